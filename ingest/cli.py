@@ -1,0 +1,176 @@
+"""The `webfunnel` command (CONTRACT §5).
+
+Errors a user can cause are one line on stderr and a non-zero exit; a traceback is a bug
+(set WEBFUNNEL_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from datetime import date, datetime
+from pathlib import Path
+
+from ingest.config import Paths
+from ingest.errors import WebfunnelError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + error
+        raise WebfunnelError(message)
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a timestamp (YYYY-MM-DD or YYYY-MM-DDTHH:MM): {value!r}"
+        ) from None
+    if parsed.tzinfo is not None:
+        from datetime import UTC
+
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="webfunnel", description="Web analytics as a batch ELT warehouse.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    generate = commands.add_parser("generate", help="write synthetic landing data")
+    generate.add_argument("--out", required=True, type=Path)
+    generate.add_argument("--start", required=True, type=_date)
+    generate.add_argument("--days", required=True, type=_positive)
+    generate.add_argument("--visitors", required=True, type=_positive)
+    generate.add_argument("--seed", type=int, default=42)
+
+    run = commands.add_parser("run", help="load new landed files and bring the marts up to date")
+    run.add_argument("--landing", type=Path)
+    run.add_argument("--warehouse", type=Path)
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+
+    backfill = commands.add_parser("backfill", help="rebuild over the partitions in [start, end)")
+    backfill.add_argument("--start", required=True, type=_timestamp)
+    backfill.add_argument("--end", required=True, type=_timestamp)
+    backfill.add_argument("--landing", type=Path)
+    backfill.add_argument("--warehouse", type=Path)
+    backfill.add_argument("--quiet", action="store_true")
+
+    report = commands.add_parser("report", help="write the dashboard (one HTML file)")
+    report.add_argument("--out", required=True, type=Path)
+    report.add_argument("--warehouse", type=Path)
+
+    summary = commands.add_parser("summary", help="print a short summary read from the marts")
+    summary.add_argument("--warehouse", type=Path)
+    return parser
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from ingest.generate import generate
+
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WebfunnelError(f"cannot create {args.out}: {exc.strerror}") from exc
+    summary = generate(
+        args.out, args.start, args.days, args.visitors, seed=args.seed, progress=sys.stderr.isatty()
+    )
+    print(
+        f"wrote {summary.files} files to {args.out}: {summary.pings:,} pings, "
+        f"{summary.signups:,} signups, {summary.crm_rows:,} CRM rows, "
+        f"{summary.account_events:,} account events "
+        f"({summary.bad_rows} bad rows, {summary.bad_files} bad files, "
+        f"{summary.duplicate_rows} redelivered rows on purpose)"
+    )
+
+
+def _run(args: argparse.Namespace) -> None:
+    from ingest.pipeline import run
+
+    paths = Paths.resolve(args.landing, args.warehouse)
+    summary = run(paths, quiet=args.quiet)
+    print(f"webfunnel run: {summary.line()}")
+    print(f"marts published to {paths.warehouse}")
+
+
+def _backfill(args: argparse.Namespace) -> None:
+    from ingest.pipeline import backfill
+
+    paths = Paths.resolve(args.landing, args.warehouse)
+    summary = backfill(paths, args.start, args.end, quiet=args.quiet)
+    print(f"webfunnel backfill [{args.start}, {args.end}): {summary.line()}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from ingest.report import ReportError, write_report
+
+    paths = Paths.resolve(None, args.warehouse)
+    try:
+        result = write_report(paths.warehouse, args.out)
+    except ReportError as exc:
+        raise WebfunnelError(str(exc)) from exc
+    print(f"dashboard written to {Path(result.out).absolute()}")
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from ingest.summary import print_summary
+
+    paths = Paths.resolve(None, args.warehouse)
+    print_summary(paths.warehouse)
+
+
+COMMANDS = {
+    "generate": _generate,
+    "run": _run,
+    "backfill": _backfill,
+    "report": _report,
+    "summary": _summary,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except WebfunnelError as exc:
+        print(f"webfunnel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("webfunnel: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line unless debugging
+        if os.environ.get("WEBFUNNEL_DEBUG"):
+            traceback.print_exc()
+        else:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            print(
+                f"webfunnel: internal error: {type(exc).__name__}: {first} "
+                "(set WEBFUNNEL_DEBUG=1 for a traceback)",
+                file=sys.stderr,
+            )
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

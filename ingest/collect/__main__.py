@@ -1,0 +1,5 @@
+import sys
+
+from ingest.collect.serve import main
+
+sys.exit(main())

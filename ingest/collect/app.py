@@ -1,0 +1,344 @@
+"""The HTTP collector: the tracking snippet, the collection endpoints and their durability.
+
+Request path for an event: check origin and size -> parse and validate -> stamp receive time,
+cookie and user agent -> append to the WAL and wait for the group-committed fsync -> 204.
+Only then is the event acknowledged; a background task rolls sealed WAL segments into the
+landing zone (see roll.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ingest.collect.events import Limits, Rejected, encode_records, parse_body, to_records
+from ingest.collect.roll import roll_dir
+from ingest.collect.wal import Wal, WalBroken, list_segments
+
+log = logging.getLogger("webfunnel.collect")
+
+TWO_YEARS = 2 * 365 * 24 * 3600
+COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# The smallest transparent GIF: 1x1, one colour, fully transparent.
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+SNIPPET = (Path(__file__).with_name("snippet.js")).read_text(encoding="utf-8")
+
+
+@dataclass
+class CollectorConfig:
+    """Everything a collector process needs; `serve` and the CLI build one of these."""
+
+    landing: Path
+    wal_dir: Path
+    origins: list[str] = field(default_factory=list)  # "*" accepts any origin
+    instance: str | None = None  # name in landed files; default: kept in the WAL dir
+    limits: Limits = field(default_factory=Limits)
+    cookie_name: str = "wf_vid"
+    cookie_domain: str | None = None  # e.g. ".example.com" to share it across subdomains
+    cookie_samesite: str = "Lax"  # "None" for a collector on another site (forces Secure)
+    cookie_secure: bool | None = None  # None: Secure when the request came over HTTPS
+    allow_missing_origin: bool = True  # requests with neither Origin nor Referer (noscript)
+    roll_interval: float = 10.0  # seconds between checks for segments to roll
+    rotate_seconds: float | None = None  # also seal segments this old (hourly regardless)
+    segment_bytes: int = 64 * 1024 * 1024
+    roll_on_shutdown: bool = True
+    fsync: bool = True  # False only for benchmarks of the HTTP path alone
+
+
+class Collector:
+    """State shared by the handlers of one collector process."""
+
+    def __init__(self, config: CollectorConfig):
+        self.config = config
+        self.limits = config.limits
+        self.any_origin = "*" in config.origins
+        self.origins = {o.rstrip("/") for o in config.origins if o != "*"}
+        self.wal: Wal | None = None
+        self.rejected: Counter[str] = Counter()
+        self.accepted_requests = 0
+        self.accepted_events = 0
+        self.roll_errors = 0
+        self.rolled_events = 0
+        self._roll_task: asyncio.Task | None = None
+        self._roll_lock = asyncio.Lock()
+        samesite = config.cookie_samesite.capitalize()
+        self._cookie_tail = f"; Path=/; Max-Age={TWO_YEARS}; SameSite={samesite}; HttpOnly"
+        if config.cookie_domain:
+            self._cookie_tail += f"; Domain={config.cookie_domain}"
+        self._force_secure = samesite == "None" or bool(config.cookie_secure)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        cfg = self.config
+        self.wal = Wal(
+            cfg.wal_dir,
+            instance=cfg.instance,
+            segment_bytes=cfg.segment_bytes,
+            rotate_seconds=cfg.rotate_seconds,
+            fsync=cfg.fsync,
+        )
+        if self.wal.recovered:
+            log.warning("recovered %d unsealed WAL segment(s) after a crash", self.wal.recovered)
+        self._roll_task = asyncio.get_running_loop().create_task(self._roll_loop())
+
+    async def shutdown(self) -> None:
+        if self._roll_task is not None:
+            self._roll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._roll_task
+        if self.wal is None:
+            return
+        while self.wal._flushing:  # let the last group commit finish
+            await asyncio.sleep(0.001)
+        await asyncio.to_thread(self.wal.close)
+        if self.config.roll_on_shutdown and self.wal.broken is None:
+            await self._roll(seal=False)
+
+    async def _roll_loop(self) -> None:
+        while True:
+            await self.roll_now(seal=False)
+            await asyncio.sleep(self.config.roll_interval)
+
+    async def roll_now(self, seal: bool) -> None:
+        """Seal the active segment if it is due (or `seal`), then roll sealed segments."""
+        wal = self.wal
+        if wal is None or wal.broken is not None:
+            return
+        if seal:
+            await wal.run_sync(wal.seal_sync)
+        else:
+            await wal.run_sync(wal.maybe_rotate_sync, time.time_ns() // 1000)
+        await self._roll(seal)
+
+    async def _roll(self, seal: bool) -> None:
+        if not any(sealed for _, sealed, _ in list_segments(Path(self.config.wal_dir))):
+            return
+        async with self._roll_lock:
+            try:
+                result = await asyncio.to_thread(
+                    roll_dir, self.config.wal_dir, self.config.landing, None, self.config.fsync
+                )
+                self.rolled_events += result.events
+            except Exception:  # the events stay in the WAL; the next pass retries
+                self.roll_errors += 1
+                log.exception("rolling into %s failed; will retry", self.config.landing)
+
+    # -- request helpers ----------------------------------------------------------------
+
+    def site_origin(self, request: Request) -> str | None:
+        """The page's origin: the Origin header, else the Referer's scheme://host[:port]."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            referer = request.headers.get("referer")
+            if referer:
+                parts = urlsplit(referer)
+                origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "null"
+        return origin
+
+    def check_origin(self, origin: str | None) -> None:
+        if origin is None:
+            if not self.config.allow_missing_origin:
+                raise Rejected(403, "forbidden_origin", "an Origin header is required")
+            return
+        if not (self.any_origin or origin.rstrip("/") in self.origins):
+            raise Rejected(403, "forbidden_origin", f"origin {origin!r} is not allowed")
+
+    def cors(self, headers: dict, origin: str | None) -> None:
+        if origin is not None:
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Access-Control-Allow-Credentials"] = "true"
+            headers["Vary"] = "Origin"
+
+    def visitor(self, request: Request, headers: dict) -> str:
+        """The visitor cookie's value, minting and setting a new one when absent."""
+        current = request.cookies.get(self.config.cookie_name)
+        if current and COOKIE_RE.match(current):
+            return current
+        value = uuid.uuid4().hex
+        secure = self._force_secure or (
+            self.config.cookie_secure is None and request.url.scheme == "https"
+        )
+        expires = formatdate(time.time() + TWO_YEARS, usegmt=True)
+        headers["Set-Cookie"] = (
+            f"{self.config.cookie_name}={value}; Expires={expires}{self._cookie_tail}"
+            + ("; Secure" if secure else "")
+        )
+        return value
+
+    def reject(self, exc: Rejected, headers: dict | None = None) -> Response:
+        self.rejected[exc.reason] += 1
+        return JSONResponse(
+            {"error": exc.reason, "detail": exc.detail}, exc.status, headers=headers
+        )
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self.limits.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise Rejected(400, "bad_content_length", "Content-Length is not a number")
+            if int(length) > limit:
+                raise Rejected(413, "body_too_large", f"body over {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(413, "body_too_large", f"body over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def record(self, events: list, request: Request, headers: dict) -> int:
+        created_us = time.time_ns() // 1000
+        cookie = self.visitor(request, headers)
+        records = to_records(
+            events, created_us, cookie, request.headers.get("user-agent"), self.limits
+        )
+        try:
+            await self.wal.append(encode_records(records), created_us)
+        except WalBroken as exc:
+            raise Rejected(503, "wal_unavailable", "the collector cannot store events") from exc
+        self.accepted_requests += 1
+        self.accepted_events += len(records)
+        return len(records)
+
+    # -- endpoints ----------------------------------------------------------------------
+
+    async def collect(self, request: Request) -> Response:
+        headers: dict[str, str] = {}
+        try:
+            origin = request.headers.get("origin")
+            self.check_origin(origin)
+            self.cors(headers, origin)
+            if len(request.scope["query_string"]) > self.limits.max_query:
+                raise Rejected(414, "url_too_long", "request URL too long")
+            events = parse_body(await self.read_body(request))
+            await self.record(events, request, headers)
+        except Rejected as exc:
+            headers.pop("Set-Cookie", None)
+            return self.reject(exc, headers)
+        return Response(status_code=204, headers=headers)
+
+    async def preflight(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        try:
+            self.check_origin(origin)
+        except Rejected as exc:
+            return self.reject(exc)
+        headers = {
+            "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "86400",
+        }
+        self.cors(headers, origin)
+        return Response(status_code=204, headers=headers)
+
+    async def pixel(self, request: Request) -> Response:
+        headers = {"Cache-Control": "no-store, max-age=0"}
+        try:
+            if len(request.scope["query_string"]) > self.limits.max_query:
+                raise Rejected(414, "url_too_long", "request URL too long")
+            origin = self.site_origin(request)
+            self.check_origin(origin)
+            event = dict(parse_qsl(request.scope["query_string"].decode("latin-1")))
+            event.setdefault("event_id", uuid.uuid4().hex)
+            if event.get("type", "pageview") != "signup":
+                referer = request.headers.get("referer")
+                if "url" not in event and referer:
+                    event["url"] = referer
+            await self.record([event], request, headers)
+        except Rejected as exc:
+            headers.pop("Set-Cookie", None)
+            return self.reject(exc, headers)
+        return Response(PIXEL, media_type="image/gif", headers=headers)
+
+    async def snippet(self, request: Request) -> Response:
+        return Response(
+            SNIPPET,
+            media_type="application/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    def stats(self) -> dict:
+        wal = self.wal
+        return {
+            "status": "ok" if wal is not None and wal.broken is None else "failing",
+            "instance": wal.instance if wal else None,
+            "accepted_requests": self.accepted_requests,
+            "accepted_events": self.accepted_events,
+            "rejected": dict(self.rejected),
+            "rejected_requests": sum(self.rejected.values()),
+            "rolled_events": self.rolled_events,
+            "roll_errors": self.roll_errors,
+            "wal_commits": wal.commits if wal else 0,
+        }
+
+    async def healthz(self, request: Request) -> Response:
+        stats = self.stats()
+        return JSONResponse(stats, 200 if stats["status"] == "ok" else 503)
+
+    async def metrics(self, request: Request) -> Response:
+        s = self.stats()
+        lines = [
+            "# TYPE webfunnel_collect_accepted_requests_total counter",
+            f"webfunnel_collect_accepted_requests_total {s['accepted_requests']}",
+            "# TYPE webfunnel_collect_accepted_events_total counter",
+            f"webfunnel_collect_accepted_events_total {s['accepted_events']}",
+            "# TYPE webfunnel_collect_rejected_requests_total counter",
+        ]
+        lines += [
+            f'webfunnel_collect_rejected_requests_total{{reason="{reason}"}} {count}'
+            for reason, count in sorted(s["rejected"].items())
+        ]
+        lines += [
+            "# TYPE webfunnel_collect_rolled_events_total counter",
+            f"webfunnel_collect_rolled_events_total {s['rolled_events']}",
+            "# TYPE webfunnel_collect_roll_errors_total counter",
+            f"webfunnel_collect_roll_errors_total {s['roll_errors']}",
+            "# TYPE webfunnel_collect_wal_commits_total counter",
+            f"webfunnel_collect_wal_commits_total {s['wal_commits']}",
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+
+def create_app(config: CollectorConfig) -> Starlette:
+    """The collector as an ASGI app; the WAL is opened and recovered in its lifespan."""
+    collector = Collector(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await collector.startup()
+        try:
+            yield
+        finally:
+            await collector.shutdown()
+
+    app = Starlette(
+        routes=[
+            Route("/collect", collector.collect, methods=["POST"]),
+            Route("/collect", collector.preflight, methods=["OPTIONS"]),
+            Route("/p.gif", collector.pixel, methods=["GET"]),
+            Route("/wf.js", collector.snippet, methods=["GET"]),
+            Route("/healthz", collector.healthz, methods=["GET"]),
+            Route("/metrics", collector.metrics, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.collector = collector
+    return app

@@ -1,0 +1,68 @@
+"""Where things live: the landing zone, the published warehouse, the pipeline's working file.
+
+The published warehouse (``$WEBFUNNEL_WAREHOUSE``) is what BI tools open read-only. The
+pipeline never writes to it in place: dbt builds into a *working* DuckDB file beside it, and
+each run publishes a finished copy of the ``marts`` and ``ops`` schemas by atomic rename.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LANDING = "data/landing"
+DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+
+
+def work_db_for(warehouse: Path) -> Path:
+    """The working database for a published warehouse path.
+
+    Mirrors the expression in ``profiles.yml`` so plain ``dbt`` finds the same file.
+    """
+    return Path(str(warehouse).replace(".duckdb", "") + ".work.duckdb")
+
+
+@dataclass(frozen=True)
+class Paths:
+    landing: Path
+    warehouse: Path
+    archive: Path
+
+    @property
+    def work_db(self) -> Path:
+        return work_db_for(self.warehouse)
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.warehouse.parent / "logs"
+
+    @classmethod
+    def resolve(
+        cls,
+        landing: str | os.PathLike[str] | None = None,
+        warehouse: str | os.PathLike[str] | None = None,
+        archive: str | os.PathLike[str] | None = None,
+    ) -> Paths:
+        """Paths from the arguments, else the environment, else the project defaults."""
+        landing_path = Path(landing or os.environ.get("WEBFUNNEL_LANDING") or DEFAULT_LANDING)
+        warehouse_path = Path(
+            warehouse or os.environ.get("WEBFUNNEL_WAREHOUSE") or DEFAULT_WAREHOUSE
+        )
+        archive_path = Path(
+            archive
+            or os.environ.get("WEBFUNNEL_ARCHIVE")
+            or (landing_path.parent / (landing_path.name + "-archive"))
+        )
+        return cls(
+            landing=landing_path.absolute(),
+            warehouse=warehouse_path.absolute(),
+            archive=archive_path.absolute(),
+        )
+
+    def export_env(self) -> None:
+        """Make dbt (profiles.yml) see the same files as the Python side."""
+        os.environ["WEBFUNNEL_LANDING"] = str(self.landing)
+        os.environ["WEBFUNNEL_WAREHOUSE"] = str(self.warehouse)
+        os.environ["WEBFUNNEL_WORK_DB"] = str(self.work_db)

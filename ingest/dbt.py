@@ -1,0 +1,59 @@
+"""Running dbt in-process (dbt's programmatic runner), against the working database."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ingest.config import PROJECT_ROOT, Paths
+
+
+@dataclass
+class DbtResult:
+    success: bool
+    models_built: int = 0
+    tests_passed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def dbt_args(command: str, paths: Paths, *extra: str) -> list[str]:
+    return [
+        command,
+        "--project-dir",
+        str(PROJECT_ROOT),
+        "--profiles-dir",
+        str(PROJECT_ROOT),
+        "--log-path",
+        str(paths.dbt_log_dir),
+        *extra,
+    ]
+
+
+def run_dbt(command: str, paths: Paths, *extra: str, quiet: bool = False) -> DbtResult:
+    """Invoke dbt with the profile pointed at this pipeline's working database."""
+    from dbt.cli.main import dbtRunner  # imported late: dbt's import is slow
+
+    paths.export_env()
+    paths.dbt_log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    args = dbt_args(command, paths, *extra)
+    if quiet:
+        args.insert(0, "--quiet")
+    outcome = dbtRunner().invoke(args)
+    result = DbtResult(success=bool(outcome.success))
+    run_results = getattr(outcome.result, "results", None) or []
+    for node_result in run_results:
+        status = str(getattr(node_result, "status", ""))
+        node = getattr(node_result, "node", None)
+        resource_type = str(getattr(node, "resource_type", ""))
+        if status in ("success", "pass") and resource_type.endswith("model"):
+            result.models_built += 1
+        elif status == "pass":
+            result.tests_passed += 1
+        elif status in ("error", "fail", "runtime error"):
+            name = getattr(node, "unique_id", "?")
+            message = (getattr(node_result, "message", "") or "").splitlines()
+            result.failures.append(f"{name}: {message[0] if message else status}")
+    if outcome.exception is not None:
+        result.failures.append(f"dbt: {str(outcome.exception).splitlines()[0]}")
+    return result

@@ -1,0 +1,1000 @@
+"""Synthetic landing data: what the collector, the signup form, the CRM and the app would
+deliver to the landing zone (CONTRACT §1), imperfections included.
+
+Why synthetic: the pipeline, its tests and its benchmark need realistic volume and realistic
+mess without anybody's real data. Everything derives from `seed` through numpy Generators, so a
+seed gives the same rows on every machine; nothing reads the clock.
+
+How it stays fast (20+ million pings in seconds): the visit plan (visitors -> visits -> pages)
+is numpy arrays; pages are expanded one day at a time (bounded memory) and strings are built by
+Arrow `take` from small dictionaries (URLs, referrers, user agents) or straight from random bytes
+(event ids, cookies). Only the small sources (signups, CRM, accounts) touch Python strings.
+
+The imperfections are deterministic and few, so the loader's tests can rely on them:
+
+- pings: in the busiest hour of the first day with pings, ``late-0001.parquet`` (rows of that
+  hour held back from ``part-*.parquet``) and 7 bad rows inside ``part-0.parquet``; in the
+  second busiest hour ``redelivery-0001.parquet`` (copies of rows of that hour); in the third
+  busiest hour ``broken-0001.parquet`` (text, not Parquet) and ``nocookie-0001.parquet`` (no
+  `cookie` column, 10 rows); in the busiest hour of the last day (if that is another day)
+  ``redelivery-0002.parquet``. Files written at 13:00-13:59 UTC carry tz-aware timestamps;
+  all pings files carry the extra column `collector_version`.
+- signups: 6 bad rows in the earliest hour's ``part-0.parquet``; ``redelivery-0001.parquet``
+  in the busiest hour; extra column `form_id`.
+- accounts: 5 bad rows in the earliest hour's ``part-0.parquet``; ``redelivery-0001.parquet``
+  in the busiest hour; extra column `app_version`.
+- crm: 2 bad rows (empty and null email) in the first export; ``redelivery-0001.parquet``
+  beside the largest export; the 12:00 exports use tz-aware timestamps.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+__all__ = ["GenerateSummary", "generate"]
+
+SECOND = 1_000_000  # timestamps are int64 microseconds since the Unix epoch, UTC
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+EXPORT_EVERY = 6 * HOUR  # the CRM exports its changed contacts every six hours
+
+HOSTS = ("https://www.webfunnel-demo.com", "https://webfunnel-demo.com")
+TZ_AWARE_HOUR = 13  # files received in this hour of the day get timestamp('us', tz='UTC')
+CRAWLER_SHARE = 0.04  # share of pings sent by crawlers
+SIGNUP_RATE = 0.065  # share of visitors that submit the signup form
+MAX_VISIT = 150 * MINUTE  # a planned visit lasts at most this long
+
+# The site's pages: (path, weight as a landing page, weight as a next page).
+_PAGES: list[tuple[str, float, float]] = [
+    ("/", 30, 8),
+    ("/pricing", 9, 12),
+    ("/features", 4, 7),
+    ("/features/funnels", 2, 4),
+    ("/features/retention", 1.5, 3),
+    ("/features/attribution", 1.5, 3),
+    ("/customers", 1, 3),
+    ("/about", 0.5, 2),
+    ("/contact", 0.3, 1.5),
+    ("/changelog", 0.7, 1.5),
+    ("/integrations/dbt", 1, 1.5),
+    ("/integrations/airflow", 0.8, 1.2),
+    ("/signup", 0.6, 4),
+    ("/blog", 1.5, 3),
+    ("/blog/what-is-a-funnel", 4, 2),
+    ("/blog/first-touch-vs-last-touch-attribution", 3, 1.5),
+    ("/blog/sessions-the-30-minute-rule", 3, 1.5),
+    ("/blog/ga4-channel-groups-explained", 3.5, 1.5),
+    ("/blog/retention-cohorts-in-sql", 2.5, 1.2),
+    ("/blog/bots-in-your-analytics", 2, 1),
+    ("/blog/server-side-tracking", 1.5, 1),
+    ("/blog/%C3%BCber-cookies-and-consent", 1, 0.6),
+    ("/blog/weekly-product-update-42", 1, 0.8),
+    ("/blog/case-study-globex", 1.2, 0.8),
+    ("/docs", 2, 4),
+    ("/docs/getting-started", 2.5, 3),
+    ("/docs/install", 1.5, 2.5),
+    ("/docs/tracking-snippet", 1.5, 2),
+    ("/docs/utm-parameters", 1.5, 1.5),
+    ("/docs/api/events", 1, 1.5),
+    ("/docs/api/export", 0.8, 1),
+    ("/docs/faq", 1, 1.5),
+    ("/docs/search?q=retention", 0, 0.8),
+    ("/pricing?billing=annual", 0, 1.5),
+]
+_APP_PAGES = ["/login", "/app/dashboard", "/app/reports", "/app/funnels", "/app/settings/billing"]
+_BOT_PAGES = ["/robots.txt", "/sitemap.xml"]
+PATHS = [p for p, _, _ in _PAGES] + _APP_PAGES + _BOT_PAGES
+_P_SIGNUP = PATHS.index("/signup")
+_P_LOGIN = PATHS.index("/login")
+_P_ROBOTS = PATHS.index("/robots.txt")
+_LAND_W = np.array([w for _, w, _ in _PAGES])
+_NEXT_W = np.array([w for _, _, w in _PAGES])
+_APP_IDX = np.array([PATHS.index(p) for p in _APP_PAGES[1:]])
+_BOT_IDX = np.arange(len(_PAGES) + len(_APP_PAGES) + len(_BOT_PAGES))
+_BOT_IDX = _BOT_IDX[(_BOT_IDX < len(_PAGES)) | (_BOT_IDX >= len(_PAGES) + len(_APP_PAGES))]
+
+# Landing channels: (referrer variants, query string of the landing URL,
+# weight for a visitor's first visit, weight for a return visit). None = no referrer header.
+_CHANNELS: list[tuple[tuple[str | None, ...], str, float, float]] = [
+    ((None,), "", 22, 40),
+    (("",), "", 3, 5),
+    (("https://www.google.com/",), "", 16, 12),
+    (("https://www.google.co.uk/",), "", 2.5, 2),
+    (("https://www.google.de/",), "", 2.5, 2),
+    (("https://www.google.com.au/",), "", 1.2, 1),
+    (("https://www.bing.com/",), "", 3, 2),
+    (("https://duckduckgo.com/",), "", 2, 1.5),
+    (("https://t.co/3xAmPl9QzR", "https://t.co/Wf8kLm2Pq0", "https://t.co/Zz91bQe7Yc"), "", 4, 2),
+    (("https://x.com/webfunnel/status/1790012345678901234", "https://x.com/"), "", 1.5, 1),
+    (("https://twitter.com/",), "", 1, 0.5),
+    (("https://l.facebook.com/l.php?u=https%3A%2F%2Fwww.webfunnel-demo.com%2F&h=AT0x",), "", 2.5, 1),
+    (("https://m.facebook.com/",), "", 1.2, 0.5),
+    (("https://www.youtube.com/watch?v=8aGhZQkoFbQ", "https://www.youtube.com/"), "", 2, 1),
+    (("https://youtu.be/aBcD3fGh1jK",), "", 1, 0.5),
+    (("https://m.youtube.com/",), "", 0.8, 0.4),
+    (("https://www.linkedin.com/feed/", "https://www.linkedin.com/"), "", 2.5, 1.5),
+    (("https://lnkd.in/e8Kq3Zp",), "", 1.2, 0.5),
+    (
+        ("https://someblog.example.org/post", "https://someblog.example.org/2024/05/funnels"),
+        "",
+        2,
+        0.8,
+    ),
+    (("https://news.ycombinator.com/item?id=40123456",), "", 1.5, 0.5),
+    (("https://www.reddit.com/r/dataengineering/comments/1c2d3e/",), "", 1.2, 0.5),
+    (("https://dev.to/someone/why-we-built-our-own-analytics-4k2j",), "", 0.8, 0.3),
+    (("https://blog.exemple.fr/analyse-de-données",), "", 0.5, 0.2),
+    (
+        (None, "https://mail.google.com/"),
+        "?utm_source=newsletter&utm_medium=email&utm_campaign=2024-06-digest",
+        3,
+        4,
+    ),
+    (
+        ("https://l.facebook.com/",),
+        "?utm_source=fb&utm_medium=paid_social&utm_campaign=spring_promo",
+        3,
+        1,
+    ),
+    (
+        ("https://www.google.com/",),
+        "?utm_source=google&utm_medium=cpc&utm_campaign=brand_search&gclid=Cj0KCQjw",
+        4,
+        2,
+    ),
+    (
+        ("https://t.co/Wf8kLm2Pq0",),
+        "?utm_source=Twitter&utm_medium=social&utm_campaign=launch_week",
+        1.5,
+        0.5,
+    ),
+    (
+        ("https://www.linkedin.com/",),
+        "?utm_source=linkedin&utm_medium=paid_social&utm_campaign=b2b_retarget",
+        1.2,
+        0.5,
+    ),
+    ((None,), "?utm_source=partnerstack&utm_medium=affiliate&utm_campaign=partners", 0.6, 0.3),
+    (
+        ("https://ads.example-display.net/",),
+        "?utm_source=adroll&utm_medium=display&utm_campaign=retargeting",
+        0.8,
+        0.4,
+    ),
+]
+
+# Genuine User-Agent headers: (header, weight among humans); crawlers separately.
+HUMAN_USER_AGENTS: list[tuple[str, float]] = [
+    # desktop
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+        16,
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/123.0.0.0 Safari/537.36",
+        5,
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+        8,
+    ),
+    (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+        2,
+    ),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0", 4),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.4; rv:125.0) Gecko/20100101 Firefox/125.0", 1.5),
+    ("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0", 1.5),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.4.1 Safari/605.1.15",
+        6,
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0",
+        6,
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36 OPR/109.0.0.0",
+        0.8,
+    ),
+    (
+        "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+        0.7,
+    ),
+    # mobile
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
+        12,
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+        4,
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1",
+        3,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.6367.82 Mobile Safari/537.36",
+        5,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Mobile Safari/537.36",
+        6,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36",
+        3,
+    ),
+    ("Mozilla/5.0 (Android 14; Mobile; rv:125.0) Gecko/125.0 Firefox/125.0", 1),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/459.0.0.35.109;FBBV/588457207;"
+        "FBDV/iPhone15,2;FBMD/iPhone;FBSN/iOS;FBSV/17.4.1;FBSS/3;FBCR/;FBID/phone;FBLC/en_GB;"
+        "FBOP/80]",
+        1.2,
+    ),
+    # tablets
+    (
+        "Mozilla/5.0 (iPad; CPU OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.4.1 Mobile/15E148 Safari/604.1",
+        2.5,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 12; SM-T870) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/123.0.0.0 Safari/537.36",
+        1.2,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 11; Lenovo TB-J606F) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/122.0.0.0 Safari/537.36",
+        0.5,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Silk/124.2.1 like Chrome/124.0.6367.118 Safari/537.36",
+        0.4,
+    ),
+    # other clients
+    ("curl/8.4.0", 0.2),
+    ("python-requests/2.31.0", 0.1),
+]
+CRAWLER_USER_AGENTS: list[tuple[str, float]] = [
+    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 30),
+    (
+        "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.6367.118 Mobile Safari/537.36 "
+        "(compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        15,
+    ),
+    ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 20),
+    ("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", 12),
+    ("Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)", 10),
+    ("Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)", 6),
+    ("DuckDuckBot/1.1; (+http://duckduckgo.com/duckduckbot.html)", 3),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/13.1.1 Safari/605.1.15 "
+        "(Applebot/0.1; +http://www.apple.com/go/applebot)",
+        4,
+    ),
+]
+NULL_USER_AGENT_RATE = 0.01
+
+_FIRST = (
+    "alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert "
+    "sybil trent victor walter yasmin zoe amir bea chen dmitri elena fatima gustavo hana "
+    "ingrid jamal kenji lars maria noor oscar priya quentin rosa sven tomasz ursula wei"
+).split()
+_LAST = (
+    "smith jones garcia muller rossi tanaka novak kowalski dubois silva nguyen kim patel "
+    "johansson oconnor fischer moreau costa ivanova haddad okafor schmidt larsen yilmaz "
+    "svensson brown wilson taylor lee martin"
+).split()
+_DOMAINS = (
+    "gmail.com gmail.com gmail.com outlook.com hotmail.com yahoo.com icloud.com proton.me "
+    "hey.com acme-corp.com globex.io initech.com umbrella.co.uk hooli.xyz example.com "
+    "stark-industries.com wayne-enterprises.net"
+).split()
+_LEAD_DOMAINS = "bigcorp-procurement.com enterprise-leads.example tradeshow-list.org".split()
+_FORM_CHANNELS = [
+    None,
+    "Google",
+    "google search",
+    "Twitter",
+    "X",
+    "LinkedIn",
+    "A friend",
+    "Newsletter",
+    "YouTube",
+    "Podcast",
+    "Other",
+]
+_FORM_CHANNEL_W = np.array([30, 14, 5, 6, 3, 8, 10, 7, 5, 3, 9], dtype=float)
+PLANS = ["free", "starter", "pro", "enterprise"]
+
+
+@dataclass
+class GenerateSummary:
+    """What `generate` wrote. Row counts are the valid, distinct rows a loader should keep:
+    bad rows, redelivered copies and the rows inside bad files are counted apart."""
+
+    files: int
+    pings: int
+    signups: int
+    crm_rows: int
+    account_events: int
+    bad_rows: int
+    bad_files: int
+    duplicate_rows: int
+
+
+# --------------------------------------------------------------------------- small helpers
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _fixed_width_strings(chars: np.ndarray) -> pa.Array:
+    """An Arrow string array from an (n, width) uint8 matrix of ASCII, without Python objects."""
+    n, width = chars.shape
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    data = np.ascontiguousarray(chars).reshape(-1)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data)).cast(
+        pa.string()
+    )
+
+
+def _hex(raw: np.ndarray) -> np.ndarray:
+    out = np.empty((raw.shape[0], raw.shape[1] * 2), dtype=np.uint8)
+    out[:, 0::2] = _HEX[raw >> 4]
+    out[:, 1::2] = _HEX[raw & 15]
+    return out
+
+
+def _cookies(rng: np.random.Generator, n: int) -> pa.Array:
+    """n random 16-hex-digit visitor ids."""
+    raw = np.frombuffer(rng.bytes(8 * n), dtype=np.uint8).reshape(n, 8)
+    return _fixed_width_strings(_hex(raw))
+
+
+def _event_ids(rng: np.random.Generator, n: int) -> pa.Array:
+    """n random version-4 UUIDs as strings (122 random bits: unique in practice)."""
+    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    h = _hex(raw)
+    out = np.full((n, 36), ord("-"), dtype=np.uint8)
+    out[:, 0:8] = h[:, 0:8]
+    out[:, 9:13] = h[:, 8:12]
+    out[:, 14:18] = h[:, 12:16]
+    out[:, 19:23] = h[:, 16:20]
+    out[:, 24:36] = h[:, 20:32]
+    return _fixed_width_strings(out)
+
+
+def _choice(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
+    """Weighted draws of indices into `weights` (faster than Generator.choice for big n)."""
+    cum = np.cumsum(weights, dtype=float)
+    idx = np.searchsorted(cum, rng.random(n) * cum[-1], side="right")
+    return np.minimum(idx, len(weights) - 1).astype(np.int32)
+
+
+def _uniform_us(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndarray:
+    return rng.uniform(low, high, n).astype(np.int64)
+
+
+def _segment_starts(counts: np.ndarray) -> np.ndarray:
+    return np.cumsum(counts) - counts
+
+
+def _in_same_hour(t_ping: np.ndarray, delay: np.ndarray) -> np.ndarray:
+    """t_ping + delay, pulled back into t_ping's hour when it would cross into the next one:
+    a form post or login a few seconds after its pageview lands in that pageview's hour."""
+    t = t_ping + delay
+    hour_end = (t_ping // HOUR + 1) * HOUR
+    over = t >= hour_end
+    t[over] = t_ping[over] + (hour_end[over] - t_ping[over]) // 2
+    return t
+
+
+def _ts_type(tz_aware: bool) -> pa.DataType:
+    return pa.timestamp("us", tz="UTC") if tz_aware else pa.timestamp("us")
+
+
+def _ts(values: np.ndarray, tz_aware: bool, mask: np.ndarray | None = None) -> pa.Array:
+    return pa.array(values.astype(np.int64), type=pa.int64(), mask=mask).cast(_ts_type(tz_aware))
+
+
+def _rhythm_times(rng: np.random.Generator, t0: int, days: int, n: int) -> np.ndarray:
+    """n arrival times over [t0, t0 + days) with a weekly and a daily (UTC) rhythm: busier on
+    weekdays, a trough at night in Europe and the Americas, a peak in the European afternoon."""
+    first_weekday = datetime.fromtimestamp(t0 / SECOND, tz=timezone.utc).weekday()
+    weekday = (first_weekday + np.arange(days)) % 7
+    day_w = np.where(weekday >= 5, 0.7, 1.0) * (1.0 + 0.01 * np.arange(days))
+    hours = np.arange(24)
+    hour_w = 0.25 + np.exp(-(((hours - 14.5) / 4.5) ** 2)) + 0.3 * np.exp(-(((hours - 20) / 3) ** 2))
+    d = _choice(rng, day_w, n)
+    h = _choice(rng, hour_w, n)
+    return t0 + d * DAY + h * HOUR + _uniform_us(rng, 0, HOUR, n)
+
+
+def _messy_email(base: str, style: int, lead: int, trail: int) -> str:
+    """The address as somebody typed it: case and surrounding spaces vary."""
+    local, _, domain = base.partition("@")
+    if style == 1:
+        local = ".".join(part.capitalize() for part in local.split("."))
+    elif style == 2:
+        local = ".".join(part.capitalize() for part in local.split("."))
+        domain = domain.split(".")[0].capitalize() + "." + ".".join(domain.split(".")[1:]).upper()
+    elif style == 3:
+        local, domain = local.upper(), domain.upper()
+    elif style == 4:
+        local = local[:1].upper() + local[1:]
+    return " " * lead + local + "@" + domain + " " * trail
+
+
+def _email_variants(
+    rng: np.random.Generator, bases: list[str], n_spaced: float = 0.25
+) -> tuple[list[str], np.ndarray]:
+    """One messy spelling per base address, and the style used (to pick a different one)."""
+    n = len(bases)
+    style = rng.choice(5, size=n, p=[0.45, 0.2, 0.1, 0.1, 0.15])
+    spaced = rng.random(n) < n_spaced
+    lead = np.where(spaced, rng.integers(0, 3, n), 0)
+    trail = np.where(spaced, rng.integers(0, 3, n), 0)
+    return [
+        _messy_email(b, int(s), int(a), int(z))
+        for b, s, a, z in zip(bases, style, lead, trail, strict=True)
+    ], style
+
+
+def _base_emails(rng: np.random.Generator, n: int, domains: list[str]) -> list[str]:
+    """n distinct lower-case addresses that look like people's."""
+    first = rng.integers(0, len(_FIRST), n)
+    last = rng.integers(0, len(_LAST), n)
+    fmt = rng.integers(0, 5, n)
+    dom = rng.integers(0, len(domains), n)
+    num = rng.integers(1, 99, n)
+    seen: set[str] = set()
+    out = []
+    for f, la, k, d, nn in zip(first, last, fmt, dom, num, strict=True):
+        fn, ln = _FIRST[f], _LAST[la]
+        local = (
+            f"{fn}.{ln}",
+            f"{fn}{ln}",
+            f"{fn[0]}{ln}",
+            f"{fn}_{ln}{nn}",
+            f"{fn}.{ln}{nn}",
+        )[k]
+        email, extra = f"{local}@{domains[d]}", 1
+        while email in seen:
+            extra += 1
+            email = f"{local}{extra}@{domains[d]}"
+        seen.add(email)
+        out.append(email)
+    return out
+
+
+# --------------------------------------------------------------------------- writing files
+
+
+class _Writer:
+    """Writes files into the contract layout and counts them."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.files = 0
+
+    def folder(self, source: str, t_us: int) -> Path:
+        dt = datetime.fromtimestamp(t_us // HOUR * HOUR / SECOND, tz=timezone.utc)
+        folder = self.out / source / f"date={dt:%Y-%m-%d}" / f"hour={dt:%H}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def parquet(self, source: str, t_us: int, name: str, table: pa.Table) -> Path:
+        path = self.folder(source, t_us) / name
+        pq.write_table(table, path, compression="snappy")
+        self.files += 1
+        return path
+
+    def raw(self, source: str, t_us: int, name: str, data: bytes) -> Path:
+        path = self.folder(source, t_us) / name
+        path.write_bytes(data)
+        self.files += 1
+        return path
+
+
+def _is_tz_aware_hour(t_us: int) -> bool:
+    return (t_us // HOUR) % 24 == TZ_AWARE_HOUR
+
+
+# --------------------------------------------------------------------------- the visit plan
+
+_KIND_VISIT, _KIND_SIGNUP, _KIND_LOGIN, _KIND_CRAWL = 0, 1, 2, 3
+
+
+@dataclass
+class _Plan:
+    """Every visit (session) to expand into pages, sorted by start, plus who is who."""
+
+    t0: int
+    t1: int
+    cookies: pa.Array  # per visitor
+    ua: pa.Array  # per visitor: index into user_agents, null = no header
+    user_agents: pa.Array
+    url_dict: pa.Array  # every (host, path, query) URL the site can serve
+    ref_dict: pa.Array  # url_dict followed by the external referrers
+    n_paths: int
+    n_queries: int
+    start: np.ndarray  # int64 us
+    dur: np.ndarray  # int64 us, planned span from first to last page
+    npages: np.ndarray  # int32
+    visitor: np.ndarray  # int32
+    kind: np.ndarray  # int8
+    land_url: np.ndarray  # int32 code into url_dict
+    ref: np.ndarray  # int32 code into ref_dict, -1 = no referrer
+    event: np.ndarray  # int32 slot into the event table, -1 = none
+    event_kind: np.ndarray  # per event slot: signup or login
+    event_person: np.ndarray  # per event slot
+    event_time: np.ndarray  # per event slot, filled while pages are expanded
+    person_visitor: np.ndarray  # per person: the visitor that first signed up
+
+
+def _visit_durations(rng: np.random.Generator, npages: np.ndarray, pace_s: float) -> np.ndarray:
+    """Span from first to last page: the sum of (npages - 1) exponential reading times with a
+    per-visit pace, i.e. a Gamma draw, so pages can later be placed without storing them."""
+    pace = np.clip(rng.lognormal(np.log(pace_s), 0.6, len(npages)), 2, 240) * SECOND
+    dur = rng.gamma(np.maximum(npages - 1, 0).astype(float), 1.0) * pace
+    return np.minimum(dur, MAX_VISIT).astype(np.int64)
+
+
+def _pages_per_visit(rng: np.random.Generator, n: int) -> np.ndarray:
+    """About 35 % bounces; the rest read a handful of pages."""
+    more = 1 + rng.geometric(0.2, n)
+    return np.where(rng.random(n) < 0.35, 1, np.minimum(more, 30)).astype(np.int32)
+
+
+def _return_gaps(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Time from the end of one visit to the start of the visitor's next one: some come back
+    within 30 minutes (the same session by the 30-minute rule), some within hours, most days
+    later at about the same time of day."""
+    kind = _choice(rng, np.array([0.12, 0.13, 0.25, 0.5]), n)
+    gap = np.select(
+        [kind == 0, kind == 1, kind == 2],
+        [
+            _uniform_us(rng, 1 * MINUTE, 29 * MINUTE, n),
+            _uniform_us(rng, 31 * MINUTE, 3 * HOUR, n),
+            _uniform_us(rng, 3 * HOUR, 20 * HOUR, n),
+        ],
+        rng.integers(1, 7, n) * DAY + (rng.normal(0, 2, n) * HOUR).astype(np.int64),
+    )
+    return np.maximum(gap, MINUTE)
+
+
+def _channel_table() -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Flatten `_CHANNELS` into entries (referrer string index or -1, query index, weights)."""
+    queries = [""]
+    refs: list[str] = []
+    ref_idx, q_idx, w_new, w_ret = [], [], [], []
+    for variants, query, wn, wr in _CHANNELS:
+        if query not in queries:
+            queries.append(query)
+        for v in variants:
+            if v is None:
+                ref_idx.append(-1)
+            else:
+                if v not in refs:
+                    refs.append(v)
+                ref_idx.append(refs.index(v))
+            q_idx.append(queries.index(query))
+            w_new.append(wn / len(variants))
+            w_ret.append(wr / len(variants))
+    return refs, np.array(ref_idx), np.array(q_idx), np.array([w_new, w_ret]), queries
+
+
+def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
+    days = (t1 - t0) // DAY
+    n_paths = len(PATHS)
+    refs, ch_ref, ch_q, ch_w, queries = _channel_table()
+    n_queries = len(queries)
+    url_strings = [h + p + q for h in HOSTS for p in PATHS for q in queries]
+    url_dict = pa.array(url_strings, type=pa.string())
+    ref_dict = pa.array(url_strings + refs, type=pa.string())
+    n_urls = len(url_strings)
+
+    def url_code(host: np.ndarray, path: np.ndarray, query: np.ndarray) -> np.ndarray:
+        return ((host * n_paths + path) * n_queries + query).astype(np.int32)
+
+    def landing(n: int, returning: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Landing URL and referrer codes of n visits."""
+        ch = np.where(returning, _choice(rng, ch_w[1], n), _choice(rng, ch_w[0], n))
+        host = (rng.random(n) < 0.03).astype(np.int32)  # a few visits on the apex host
+        path = _choice(rng, _LAND_W, n)
+        land = url_code(host, path, ch_q[ch])
+        ref = np.where(ch_ref[ch] >= 0, n_urls + ch_ref[ch], -1).astype(np.int32)
+        return land, ref
+
+    # ---- visitors and their visits
+    V = n_visitors
+    first = _rhythm_times(rng, t0, days, V)
+    u = rng.random(V)
+    nvis = np.where(
+        u < 0.4,
+        1,
+        np.where(u < 0.75, 2 + rng.poisson(1.5, V), 4 + rng.geometric(0.07, V)),
+    )
+    nvis = np.minimum(nvis, 60).astype(np.int64)
+    S = int(nvis.sum())
+    seg = _segment_starts(nvis)
+    visitor = np.repeat(np.arange(V, dtype=np.int32), nvis)
+    pos = np.arange(S) - np.repeat(seg, nvis)
+    npages = _pages_per_visit(rng, S)
+    dur = _visit_durations(rng, npages, 40)
+    inc = np.where(pos > 0, np.roll(dur, 1) + _return_gaps(rng, S), 0)
+    csum = np.cumsum(inc)
+    start = np.repeat(first, nvis) + csum - np.repeat(csum[seg], nvis)
+    keep = start < t1
+    visitor, pos, npages, dur, start = (a[keep] for a in (visitor, pos, npages, dur, start))
+    S = len(start)
+    land, ref = landing(S, pos > 0)
+    kind = np.zeros(S, dtype=np.int8)
+
+    # ---- signups: a share of visitors submit the form at the end of one of their visits
+    eligible = np.flatnonzero(start < t1 - 3 * HOUR)
+    key = rng.random(len(eligible))
+    order = np.lexsort((key, visitor[eligible]))
+    ev_sorted = eligible[order]
+    last_of_visitor = np.r_[visitor[ev_sorted][1:] != visitor[ev_sorted][:-1], True]
+    one_visit_each = ev_sorted[last_of_visitor]  # one random eligible visit per visitor
+    n_persons = min(len(one_visit_each), max(1, round(SIGNUP_RATE * V)))
+    sig_sess = np.sort(rng.choice(one_visit_each, size=n_persons, replace=False))
+    kind[sig_sess] = _KIND_SIGNUP
+    bump = npages[sig_sess] < 2
+    npages[sig_sess[bump]] = 2
+    dur[sig_sess[bump]] = (rng.exponential(40, int(bump.sum())) * SECOND).astype(np.int64)
+    person_visitor = visitor[sig_sess]
+    sig_start = start[sig_sess]
+
+    extra_start: list[np.ndarray] = []
+    extra_visitor: list[np.ndarray] = []
+    extra_kind: list[np.ndarray] = []
+    extra_person: list[np.ndarray] = []
+    n_extra_visitors = 0
+
+    # some people sign up again later from another device (new cookie)
+    cand = np.flatnonzero(sig_start < t1 - 3 * HOUR - DAY)
+    if len(cand):
+        k = max(1, round(0.04 * len(cand)))
+        again = np.sort(rng.choice(cand, size=k, replace=False))
+        room = np.minimum(5 * DAY, t1 - 3 * HOUR - sig_start[again])
+        extra_start.append(sig_start[again] + _uniform_us(rng, DAY, 1, k) % room.clip(DAY + 1))
+        extra_start[-1] = np.maximum(extra_start[-1], sig_start[again] + DAY)
+        extra_visitor.append(V + np.arange(k, dtype=np.int32))
+        n_extra_visitors += k
+        extra_kind.append(np.full(k, _KIND_SIGNUP, dtype=np.int8))
+        extra_person.append(again.astype(np.int32))
+
+    # logins on later days, from the signup cookie or from a second device
+    remaining = np.maximum(t1 - (sig_start + 20 * HOUR), 0)
+    n_logins = rng.poisson(0.35 * remaining / DAY)
+    lp = np.repeat(np.arange(n_persons, dtype=np.int32), n_logins)
+    t_login = sig_start[lp] + 20 * HOUR + (rng.random(len(lp)) * remaining[lp]).astype(np.int64)
+    has_device = rng.random(n_persons) < 0.25
+    device_visitor = np.where(
+        has_device, V + n_extra_visitors + np.cumsum(has_device) - 1, -1
+    ).astype(np.int32)
+    n_extra_visitors += int(has_device.sum())
+    use_device = has_device[lp] & (rng.random(len(lp)) < 0.5)
+    extra_start.append(t_login)
+    extra_visitor.append(np.where(use_device, device_visitor[lp], person_visitor[lp]))
+    extra_kind.append(np.full(len(lp), _KIND_LOGIN, dtype=np.int8))
+    extra_person.append(lp)
+
+    e_start = np.concatenate(extra_start)
+    e_visitor = np.concatenate(extra_visitor).astype(np.int32)
+    e_kind = np.concatenate(extra_kind)
+    e_person = np.concatenate(extra_person).astype(np.int32)
+    ne = len(e_start)
+    e_npages = np.where(
+        e_kind == _KIND_LOGIN,
+        np.minimum(rng.geometric(0.4, ne), 8),
+        np.minimum(1 + rng.geometric(0.4, ne), 8),
+    ).astype(np.int32)
+    e_dur = _visit_durations(rng, e_npages, 30)
+    e_land, e_ref = landing(ne, np.ones(ne, dtype=bool))
+    login = e_kind == _KIND_LOGIN
+    e_land[login] = url_code(np.zeros(int(login.sum()), np.int32), np.int32(_P_LOGIN), 0)
+    e_ref[login] = -1
+
+    # event slots: the signups planned above, then the extra visits (all have an event)
+    n_ev = n_persons + ne
+    event_kind = np.concatenate([np.full(n_persons, _KIND_SIGNUP, np.int8), e_kind])
+    event_person = np.concatenate([np.arange(n_persons, dtype=np.int32), e_person])
+    event = np.full(S, -1, dtype=np.int32)
+    event[sig_sess] = np.arange(n_persons, dtype=np.int32)
+    e_event = n_persons + np.arange(ne, dtype=np.int32)
+
+    # ---- crawlers: enough crawl visits for CRAWLER_SHARE of all pings
+    human_pings = int(npages.sum() + e_npages.sum())
+    target = round(human_pings * CRAWLER_SHARE / (1 - CRAWLER_SHARE))
+    n_crawlers = max(3, V // 400)
+    m = target // 10 + 10
+    c_npages = np.minimum(2 + rng.geometric(0.09, m), 80).astype(np.int32)
+    cut = int(np.searchsorted(np.cumsum(c_npages), target))
+    c_npages = c_npages[: cut + 1]
+    c_npages[-1] -= int(c_npages.sum()) - target
+    c_npages = c_npages[c_npages > 0]
+    nc = len(c_npages)
+    first_crawler = V + n_extra_visitors
+    c_visitor = (first_crawler + rng.integers(0, n_crawlers, nc)).astype(np.int32)
+    c_start = t0 + _uniform_us(rng, 0, t1 - t0, nc)
+    c_dur = _visit_durations(rng, c_npages, 4)
+    robots = rng.random(nc) < 0.5
+    c_path = np.where(robots, _P_ROBOTS, _BOT_IDX[rng.integers(0, len(_BOT_IDX), nc)])
+    c_land = url_code(np.zeros(nc, np.int32), c_path, np.zeros(nc, np.int32))
+
+    # ---- visitors' cookies and user agents
+    n_all = first_crawler + n_crawlers
+    cookies = _cookies(rng, n_all)
+    human_w = np.array([w for _, w in HUMAN_USER_AGENTS])
+    crawler_w = np.array([w for _, w in CRAWLER_USER_AGENTS])
+    ua = np.concatenate(
+        [
+            _choice(rng, human_w, first_crawler),
+            len(HUMAN_USER_AGENTS) + _choice(rng, crawler_w, n_crawlers),
+        ]
+    )
+    ua_null = np.zeros(n_all, dtype=bool)
+    ua_null[:first_crawler] = rng.random(first_crawler) < NULL_USER_AGENT_RATE
+    user_agents = pa.array([u for u, _ in HUMAN_USER_AGENTS + CRAWLER_USER_AGENTS], pa.string())
+
+    # ---- all visits, sorted by start
+    cat = np.concatenate
+    start_all = cat([start, e_start, c_start])
+    order = np.argsort(start_all, kind="stable")
+    return _Plan(
+        t0=t0,
+        t1=t1,
+        cookies=cookies,
+        ua=pa.array(ua, type=pa.int32(), mask=ua_null),
+        user_agents=user_agents,
+        url_dict=url_dict,
+        ref_dict=ref_dict,
+        n_paths=n_paths,
+        n_queries=n_queries,
+        start=start_all[order],
+        dur=cat([dur, e_dur, c_dur])[order],
+        npages=cat([npages, e_npages, c_npages])[order],
+        visitor=cat([visitor, e_visitor, c_visitor])[order],
+        kind=cat([kind, e_kind, np.full(nc, _KIND_CRAWL, np.int8)])[order],
+        land_url=cat([land, e_land, c_land])[order],
+        ref=cat([ref, e_ref, np.full(nc, -1, np.int32)])[order],
+        event=cat([event, e_event, np.full(nc, -1, np.int32)])[order],
+        event_kind=event_kind,
+        event_person=event_person,
+        event_time=np.full(n_ev, -1, dtype=np.int64),
+        person_visitor=person_visitor,
+    )
+
+
+def _expand(rng: np.random.Generator, plan: _Plan, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """Pages of visits lo..hi-1: times, URL and referrer codes, visitors. Records the time of
+    each visit's signup pageview (its last page) or login pageview (its first page)."""
+    npages = plan.npages[lo:hi]
+    n = int(npages.sum())
+    seg = _segment_starts(npages)
+    sess = np.repeat(np.arange(hi - lo), npages)
+    pos = np.arange(n) - seg[sess]
+    first = pos == 0
+    last = pos == npages[sess] - 1
+    kind = plan.kind[lo:hi][sess]
+
+    # place pages: exponential reading times scaled to the planned span
+    gaps = rng.exponential(1.0, n)
+    gaps[first] = 0.0
+    csum = np.cumsum(gaps)
+    base = csum[seg][sess]
+    total = (csum[seg + npages - 1] - csum[seg])[sess]
+    frac = np.divide(csum - base, total, out=np.zeros(n), where=total > 0)
+    t = plan.start[lo:hi][sess] + (frac * plan.dur[lo:hi][sess]).astype(np.int64)
+    t = t // 1000 * 1000  # the collector stamps milliseconds
+
+    # pick pages
+    u = rng.random(n)
+    path = np.searchsorted(np.cumsum(_NEXT_W) / _NEXT_W.sum(), u, side="right")
+    path = np.minimum(path, len(_NEXT_W) - 1)
+    path = np.where(kind == _KIND_LOGIN, _APP_IDX[(u * len(_APP_IDX)).astype(int)], path)
+    path = np.where(kind == _KIND_CRAWL, _BOT_IDX[(u * len(_BOT_IDX)).astype(int)], path)
+    path[last & (kind == _KIND_SIGNUP)] = _P_SIGNUP
+    land = plan.land_url[lo:hi][sess]
+    per_host = plan.n_paths * plan.n_queries
+    url = ((land // per_host) * per_host + path * plan.n_queries).astype(np.int32)
+    url[first] = land[first]
+    ref = np.empty(n, dtype=np.int32)
+    ref[1:] = url[:-1]  # internal navigation: the previous page of the same visit
+    ref[first] = plan.ref[lo:hi][sess[first]]
+
+    ev = plan.event[lo:hi]
+    sig = np.flatnonzero((ev >= 0) & (plan.kind[lo:hi] == _KIND_SIGNUP))
+    plan.event_time[ev[sig]] = t[seg[sig] + npages[sig] - 1]
+    log = np.flatnonzero((ev >= 0) & (plan.kind[lo:hi] == _KIND_LOGIN))
+    plan.event_time[ev[log]] = t[seg[log]]
+    return {"t": t, "url": url, "ref": ref, "visitor": plan.visitor[lo:hi][sess]}
+
+
+def _take(d: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[idx] for k, v in d.items()}
+
+
+# --------------------------------------------------------------------------- pings
+
+
+@dataclass
+class _Counts:
+    pings: int = 0
+    signups: int = 0
+    crm_rows: int = 0
+    account_events: int = 0
+    bad_rows: int = 0
+    bad_files: int = 0
+    duplicate_rows: int = 0
+
+
+def _pings_table(
+    rng: np.random.Generator, plan: _Plan, p: dict[str, np.ndarray], tz_aware: bool
+) -> pa.Table:
+    n = len(p["t"])
+    visitor = pa.array(p["visitor"], type=pa.int32())
+    ref = p["ref"]
+    return pa.table(
+        {
+            "event_id": _event_ids(rng, n),
+            "created_at": _ts(p["t"], tz_aware),
+            "cookie": plan.cookies.take(visitor),
+            "url": plan.url_dict.take(pa.array(p["url"], type=pa.int32())),
+            "referrer": plan.ref_dict.take(pa.array(ref, type=pa.int32(), mask=ref < 0)),
+            "user_agent": plan.user_agents.take(plan.ua.take(visitor)),
+            "collector_version": pa.array(np.full(n, "2.4.1", dtype=object), pa.string()),
+        }
+    )
+
+
+def _bad_rows(rng: np.random.Generator, template: pa.Table, changes: list[dict]) -> pa.Table:
+    """Rows the loader must reject: copies of the template's first row with fresh event ids,
+    each spoiled by one change (timestamps given as microseconds)."""
+    k = len(changes)
+    cols = {}
+    for name in template.column_names:
+        col = template.column(name).slice(0, 1)
+        is_ts = pa.types.is_timestamp(col.type)
+        values = (col.cast(pa.int64()) if is_ts else col).to_pylist() * k
+        if name == "event_id":
+            values = _event_ids(rng, k).to_pylist()
+        for i, change in enumerate(changes):
+            if name in change:
+                values[i] = change[name]
+        cols[name] = (
+            pa.array(values, pa.int64()).cast(col.type) if is_ts else pa.array(values, col.type)
+        )
+    return pa.table(cols)
+
+
+def _spoil_created_at(hour_start: int) -> list[dict]:
+    return [
+        {"created_at": None},
+        {"created_at": hour_start - 90 * MINUTE},
+        {"created_at": hour_start + HOUR + 5 * MINUTE},
+    ]
+
+
+def _write_hour_pings(
+    rng: np.random.Generator,
+    plan: _Plan,
+    w: _Writer,
+    counts: _Counts,
+    p: dict[str, np.ndarray],
+    hour_start: int,
+    roles: set[str],
+) -> None:
+    """Write one hour of pings as one or two collector files, plus this hour's imperfections."""
+    tz_aware = _is_tz_aware_hour(hour_start)
+    table = _pings_table(rng, plan, p, tz_aware)
+    n = table.num_rows
+    counts.pings += n
+    main = table
+    if "late" in roles:
+        held = np.zeros(n, dtype=bool)
+        held[rng.choice(n, size=max(1, n // 50), replace=False)] = True
+        w.parquet("pings", hour_start, "late-0001.parquet", table.filter(pa.array(held)))
+        main = table.filter(pa.array(~held))
+    parts = [main]
+    if main.num_rows >= 2000:  # two collector nodes flush their own files
+        node = pa.array(rng.random(main.num_rows) < 0.5)
+        parts = [main.filter(node), main.filter(pc.invert(node))]
+    if "late" in roles:
+        spoil = [{"event_id": ""}, {"event_id": None}, {"cookie": ""}, {"cookie": None}]
+        bad = _bad_rows(rng, table, spoil + _spoil_created_at(hour_start))
+        parts[0] = pa.concat_tables([parts[0], bad])
+        counts.bad_rows += bad.num_rows
+    for i, part in enumerate(parts):
+        w.parquet("pings", hour_start, f"part-{i}.parquet", part)
+    for role in sorted(r for r in roles if r.startswith("redelivery")):
+        k = max(1, min(500, n // 20))
+        rows = np.sort(rng.choice(n, size=k, replace=False))
+        w.parquet("pings", hour_start, f"{role}.parquet", table.take(pa.array(rows)))
+        counts.duplicate_rows += k
+    if "broken" in roles:
+        w.raw(
+            "pings",
+            hour_start,
+            "broken-0001.parquet",
+            b"event_id,created_at,cookie,url\n"
+            b"the collector flushed a CSV buffer here by mistake; this is not Parquet\n",
+        )
+        orphan = _pings_table(rng, plan, _take(p, np.arange(min(10, n))), tz_aware)
+        w.parquet("pings", hour_start, "nocookie-0001.parquet", orphan.drop_columns(["cookie"]))
+        counts.bad_files += 2
+
+
+def _write_pings(
+    rng: np.random.Generator, plan: _Plan, w: _Writer, counts: _Counts, bar: tqdm
+) -> None:
+    """Expand and write pings day by day; pages of visits that run past midnight are carried
+    into the next day."""
+    days = (plan.t1 - plan.t0) // DAY
+    day_lo = np.searchsorted(plan.start, plan.t0 + np.arange(days + 1) * DAY)
+    carry: dict[str, np.ndarray] | None = None
+    first_done = False
+    for d in range(days):
+        day_start = plan.t0 + d * DAY
+        cur = _expand(rng, plan, int(day_lo[d]), int(day_lo[d + 1]))
+        if carry is not None:
+            cur = {k: np.concatenate([carry[k], v]) for k, v in cur.items()}
+        cur = _take(cur, np.argsort(cur["t"], kind="stable"))
+        split = int(np.searchsorted(cur["t"], day_start + DAY))
+        carry = _take(cur, np.arange(split, len(cur["t"])))
+        cur = _take(cur, np.arange(split))
+        bounds = np.searchsorted(cur["t"], day_start + np.arange(25) * HOUR)
+        sizes = np.diff(bounds)
+        roles: list[set[str]] = [set() for _ in range(24)]
+        busy = [int(h) for h in np.argsort(-sizes, kind="stable") if sizes[h] > 0]
+        if busy and not first_done:
+            busy += [busy[-1]] * 2  # fewer than three busy hours: roles share an hour
+            roles[busy[0]].add("late")
+            roles[busy[1]].add("redelivery-0001")
+            roles[busy[2]].add("broken")
+            first_done = True
+        elif busy and d == days - 1:
+            roles[busy[0]].add("redelivery-0002")
+        for h in range(24):
+            lo, hi = int(bounds[h]), int(bounds[h + 1])
+            if hi > lo:
+                _write_hour_pings(
+                    rng, plan, w, counts, _take(cur, np.arange(lo, hi)), day_start + h * HOUR,
+                    roles[h],
+                )
+            bar.update(1)

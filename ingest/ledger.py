@@ -1,0 +1,231 @@
+"""The load ledger: every landed file is a batch with append-only state transitions.
+
+Lifecycle (CONTRACT §4)::
+
+    awaiting_scheduling -> running -> succeeded
+                                   -> discarded        (terminal, with its reason)
+                                   -> awaiting_retry -> running ...  (transient failure)
+    succeeded -> archiving -> archived                 (past the landing retention)
+
+Loading a batch's rows and recording ``succeeded`` happen in one DuckDB transaction, so a
+batch is loaded exactly once even if the process is killed at any point: a batch left in
+``running`` by a killed run is simply run again (with the attempt counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from ingest.sources import SOURCES
+
+AWAITING_SCHEDULING = "awaiting_scheduling"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+DISCARDED = "discarded"
+AWAITING_RETRY = "awaiting_retry"
+ARCHIVING = "archiving"
+ARCHIVED = "archived"
+STATES = (
+    AWAITING_SCHEDULING,
+    RUNNING,
+    SUCCEEDED,
+    DISCARDED,
+    AWAITING_RETRY,
+    ARCHIVING,
+    ARCHIVED,
+)
+# states from which a run (re)loads a batch; `running` here means a killed earlier run
+LOADABLE = (AWAITING_SCHEDULING, AWAITING_RETRY, RUNNING)
+
+_PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/hour=(\d{1,2})/[^/]+$")
+
+BATCHES_VIEW_SQL = """
+create or replace view ops.batches as
+select
+    batch_id, source, path, partition_at, state, "at" as state_at, attempt, reason,
+    file_size, file_mtime
+from (
+    select *, row_number() over (partition by batch_id order by transition_id desc) as recency
+    from ops.batch_state_transitions
+)
+where recency = 1
+"""
+
+SCHEMA_SQL = """
+create schema if not exists ops;
+create sequence if not exists ops.transition_seq;
+create table if not exists ops.batch_state_transitions (
+    transition_id bigint default nextval('ops.transition_seq') primary key,
+    batch_id varchar not null,
+    source varchar not null,
+    path varchar not null,
+    partition_at timestamp,
+    state varchar not null,
+    "at" timestamp not null,
+    attempt integer not null,
+    reason varchar,
+    run_id varchar,
+    file_size bigint,
+    file_mtime timestamp
+);
+create table if not exists ops.quarantine (
+    batch_id varchar not null,
+    source varchar not null,
+    path varchar not null,
+    file_row_number bigint,
+    reason varchar not null,
+    content varchar,
+    quarantined_at timestamp not null,
+    run_id varchar
+);
+create table if not exists ops.pipeline_runs (
+    run_id varchar primary key,
+    command varchar not null,
+    started_at timestamp not null,
+    finished_at timestamp,
+    status varchar not null,
+    batches_loaded integer,
+    batches_discarded integer,
+    batches_retrying integer,
+    rows_loaded bigint,
+    rows_quarantined bigint,
+    models_built integer,
+    project_fingerprint varchar,
+    message varchar
+);
+"""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One landed file."""
+
+    batch_id: str
+    source: str
+    path: str  # relative to the landing root, e.g. pings/date=2026-11-02/hour=06/a.parquet
+    partition_at: datetime | None  # start of the partition hour, None if the path has none
+    file_size: int | None = None
+    file_mtime: datetime | None = None
+
+    @property
+    def partition_end(self) -> datetime | None:
+        return None if self.partition_at is None else self.partition_at + timedelta(hours=1)
+
+
+def utcnow() -> datetime:
+    """Wall-clock time for ledger entries (never used in marts)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def batch_id_for(relative_path: str) -> str:
+    return hashlib.sha256(relative_path.encode()).hexdigest()[:24]
+
+
+def parse_partition(source_relative: str) -> datetime | None:
+    """`date=YYYY-MM-DD/hour=HH/<file>` -> the partition's start; None if not that shape."""
+    match = _PARTITION.match(source_relative)
+    if not match:
+        return None
+    hour = int(match.group(2))  # hive values such as `06` are strings: cast
+    if hour > 23:
+        return None
+    try:
+        day = datetime.strptime(match.group(1), "%Y-%m-%d")
+    except ValueError:
+        return None
+    return day + timedelta(hours=hour)
+
+
+def discover(root: Path) -> list[Batch]:
+    """Every Parquet file under ``<root>/<source>/``, in path order.
+
+    Files whose name starts with `.` or `_` are in-flight temporary files of a writer (the
+    collector writes under a temporary name and renames) and are not batches yet.
+    """
+    batches: list[Batch] = []
+    for source in SOURCES:
+        source_dir = root / source
+        if not source_dir.is_dir():
+            continue
+        for file in sorted(source_dir.rglob("*.parquet")):
+            if file.name.startswith((".", "_")) or not file.is_file():
+                continue
+            inside = file.relative_to(source_dir).as_posix()
+            relative = f"{source}/{inside}"
+            try:
+                stat = file.stat()
+            except FileNotFoundError:
+                continue
+            batches.append(
+                Batch(
+                    batch_id=batch_id_for(relative),
+                    source=source,
+                    path=relative,
+                    partition_at=parse_partition(inside),
+                    file_size=stat.st_size,
+                    file_mtime=datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None),
+                )
+            )
+    return batches
+
+
+class Ledger:
+    """Reads and appends batch state transitions in the working database."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str):
+        self.con = con
+        self.run_id = run_id
+
+    @staticmethod
+    def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(SCHEMA_SQL)
+        con.execute(BATCHES_VIEW_SQL)
+
+    def record(
+        self, batch: Batch, state: str, attempt: int, reason: str | None = None
+    ) -> None:
+        assert state in STATES, state
+        self.con.execute(
+            """
+            insert into ops.batch_state_transitions
+                (batch_id, source, path, partition_at, state, "at", attempt, reason, run_id,
+                 file_size, file_mtime)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                batch.batch_id,
+                batch.source,
+                batch.path,
+                batch.partition_at,
+                state,
+                utcnow(),
+                attempt,
+                reason,
+                self.run_id,
+                batch.file_size,
+                batch.file_mtime,
+            ],
+        )
+
+    def current(self) -> dict[str, tuple[str, int]]:
+        """batch_id -> (current state, attempt)."""
+        rows = self.con.execute("select batch_id, state, attempt from ops.batches").fetchall()
+        return {batch_id: (state, attempt) for batch_id, state, attempt in rows}
+
+    def batches_in(self, states: tuple[str, ...]) -> list[Batch]:
+        placeholders = ", ".join("?" for _ in states)
+        rows = self.con.execute(
+            f"""
+            select batch_id, source, path, partition_at, file_size, file_mtime
+            from ops.batches where state in ({placeholders})
+            order by partition_at nulls first, path
+            """,
+            list(states),
+        ).fetchall()
+        return [Batch(*row) for row in rows]

@@ -1,0 +1,323 @@
+"""The pipeline: load what landed, build the models with dbt, publish the marts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from ingest.config import PROJECT_ROOT, Paths
+from ingest.dbt import run_dbt
+from ingest.errors import WebfunnelError
+from ingest.ledger import (
+    AWAITING_SCHEDULING,
+    Ledger,
+    discover,
+    utcnow,
+)
+from ingest.load import LoadStats, ensure_raw_schema, load_landed, process_batch
+from ingest.publish import publish
+from ingest.sources import SOURCES
+from ingest.useragents import parse_new_user_agents
+
+# what dbt builds in the hourly run; unit tests run in `make test`, not every hour
+BUILD_EXCLUDE = ("--exclude", "test_type:unit")
+_FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    batches_loaded: int
+    batches_discarded: int
+    batches_retrying: int
+    rows_loaded: int
+    rows_quarantined: int
+    user_agents_parsed: int
+    models_built: int
+    built: bool
+    seconds: float
+
+    def line(self) -> str:
+        built = f"{self.models_built} models built" if self.built else "marts already up to date"
+        return (
+            f"{self.batches_loaded} batches loaded ({self.rows_loaded:,} rows), "
+            f"{self.batches_discarded} discarded, {self.batches_retrying} awaiting retry, "
+            f"{self.rows_quarantined:,} rows quarantined, {built}, "
+            f"{self.seconds:.1f}s"
+        )
+
+
+def project_fingerprint() -> str:
+    """A hash of the transformation logic: when it changes, the models are rebuilt."""
+    digest = hashlib.sha256()
+    for entry in _FINGERPRINTED:
+        path = PROJECT_ROOT / entry
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file():
+                digest.update(file.relative_to(PROJECT_ROOT).as_posix().encode())
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _new_run_id() -> str:
+    return utcnow().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def open_work_db(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """Open the working database for writing, with clear errors for what users can cause."""
+    try:
+        paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WebfunnelError(
+            f"cannot create the warehouse folder {paths.warehouse.parent}: {exc.strerror}"
+        ) from exc
+    if not os.access(paths.warehouse.parent, os.W_OK):
+        raise WebfunnelError(f"the warehouse folder {paths.warehouse.parent} is not writable")
+    try:
+        con = duckdb.connect(str(paths.work_db))
+    except duckdb.IOException as exc:
+        message = str(exc).splitlines()[0]
+        if "lock" in message.lower():
+            raise WebfunnelError(
+                f"the working database {paths.work_db} is locked by another process "
+                "(another run in progress?)"
+            ) from exc
+        raise WebfunnelError(f"cannot open {paths.work_db}: {message}") from exc
+    con.execute("set TimeZone = 'UTC'")
+    Ledger.ensure_schema(con)
+    ensure_raw_schema(con)
+    con.execute(
+        """
+        create table if not exists ops.build_state (
+            built_at timestamp not null,
+            built_through_transition_id bigint not null,
+            project_fingerprint varchar not null,
+            run_id varchar not null
+        )
+        """
+    )
+    return con
+
+
+def _check_landing(paths: Paths) -> None:
+    if not paths.landing.is_dir():
+        raise WebfunnelError(f"landing folder {paths.landing} does not exist")
+
+
+def _needs_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> tuple[bool, int]:
+    """Whether the models are behind the loaded data or the logic; and the ledger position."""
+    latest = con.execute(
+        "select coalesce(max(transition_id), 0) from ops.batch_state_transitions "
+        "where state = 'succeeded'"
+    ).fetchone()[0]
+    state = con.execute(
+        "select built_through_transition_id, project_fingerprint from ops.build_state "
+        "order by built_at desc limit 1"
+    ).fetchone()
+    marts_exist = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'visitors'"
+    ).fetchone()[0]
+    if state is None or not marts_exist:
+        return True, latest
+    built_through, built_fingerprint = state
+    return latest > built_through or built_fingerprint != fingerprint, latest
+
+
+def _progress_printer(enabled: bool):
+    last = [0.0]
+
+    def report(index: int, total: int, batch) -> None:
+        now = time.monotonic()
+        if enabled and (index == total or now - last[0] > 2):
+            last[0] = now
+            print(f"  loaded {index}/{total} batches ({batch.path})", file=sys.stderr)
+
+    return report
+
+
+def _record_run(con, run_id: str, command: str, started: datetime) -> None:
+    con.execute(
+        "insert into ops.pipeline_runs (run_id, command, started_at, status) values (?, ?, ?, ?)",
+        [run_id, command, started, "running"],
+    )
+
+
+def _finish_run(
+    con, run_id: str, status: str, stats: LoadStats, models: int, fingerprint: str, message=None
+) -> None:
+    con.execute(
+        """
+        update ops.pipeline_runs set finished_at = ?, status = ?, batches_loaded = ?,
+            batches_discarded = ?, batches_retrying = ?, rows_loaded = ?, rows_quarantined = ?,
+            models_built = ?, project_fingerprint = ?, message = ?
+        where run_id = ?
+        """,
+        [
+            utcnow(),
+            status,
+            stats.batches_loaded,
+            stats.batches_discarded,
+            stats.batches_retrying,
+            stats.rows_loaded,
+            stats.rows_quarantined,
+            models,
+            fingerprint,
+            message,
+            run_id,
+        ],
+    )
+
+
+def _build_and_publish(
+    paths: Paths, run_id: str, command: str, stats: LoadStats, through: int, quiet: bool
+) -> int:
+    """dbt build, then record the build and publish. Returns the number of models built."""
+    fingerprint = project_fingerprint()
+    result = run_dbt("build", paths, *BUILD_EXCLUDE, quiet=quiet)
+    con = open_work_db(paths)
+    try:
+        if not result.success:
+            message = "; ".join(result.failures[:3]) or "dbt build failed"
+            _finish_run(con, run_id, "failed", stats, result.models_built, fingerprint, message)
+            raise WebfunnelError(
+                f"dbt build failed ({len(result.failures)} errors, first: {message}); "
+                f"see {paths.dbt_log_dir / 'dbt.log'}"
+            )
+        con.execute(
+            "insert into ops.build_state values (?, ?, ?, ?)",
+            [utcnow(), through, fingerprint, run_id],
+        )
+        _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint)
+    finally:
+        con.close()
+    publish(paths.work_db, paths.warehouse, run_id)
+    return result.models_built
+
+
+def run(paths: Paths, quiet: bool = False) -> RunSummary:
+    """Load every landed file not yet loaded, bring every model up to date, publish."""
+    started = time.monotonic()
+    _check_landing(paths)
+    run_id = _new_run_id()
+    con = open_work_db(paths)
+    try:
+        _record_run(con, run_id, "run", utcnow())
+        ledger = Ledger(con, run_id)
+        stats = load_landed(
+            con, ledger, paths.landing, paths.archive, progress=_progress_printer(not quiet)
+        )
+        parsed = parse_new_user_agents(con, run_id)
+        fingerprint = project_fingerprint()
+        needed, through = _needs_build(con, fingerprint)
+        ledger_changed = bool(stats.batches_discarded or stats.batches_retrying)
+        if not needed:
+            _finish_run(con, run_id, "succeeded", stats, 0, fingerprint, "nothing new")
+    finally:
+        con.close()
+    models = 0
+    if needed:
+        models = _build_and_publish(paths, run_id, "run", stats, through, quiet)
+    elif ledger_changed or not paths.warehouse.exists():
+        publish(paths.work_db, paths.warehouse, run_id)
+    return RunSummary(
+        run_id=run_id,
+        batches_loaded=stats.batches_loaded,
+        batches_discarded=stats.batches_discarded,
+        batches_retrying=stats.batches_retrying,
+        rows_loaded=stats.rows_loaded,
+        rows_quarantined=stats.rows_quarantined,
+        user_agents_parsed=parsed,
+        models_built=models,
+        built=needed,
+        seconds=time.monotonic() - started,
+    )
+
+
+def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) -> RunSummary:
+    """Reload the batches of the partitions in [start, end) from the landed (or archived)
+    files, then rebuild the models: the way to reprocess history after a logic fix."""
+    if end <= start:
+        raise WebfunnelError(f"backfill window is empty: --end {end} is not after --start {start}")
+    started = time.monotonic()
+    _check_landing(paths)
+    run_id = _new_run_id()
+    con = open_work_db(paths)
+    stats = LoadStats()
+    try:
+        _record_run(con, run_id, f"backfill {start.isoformat()} {end.isoformat()}", utcnow())
+        ledger = Ledger(con, run_id)
+        known = ledger.current()
+        on_disk = {batch.batch_id: batch for batch in discover(paths.landing)}
+        if paths.archive.is_dir():
+            for batch in discover(paths.archive):
+                on_disk.setdefault(batch.batch_id, batch)
+        window = [
+            batch
+            for batch in on_disk.values()
+            if batch.partition_at is not None and start <= batch.partition_at < end
+        ]
+        window.sort(key=lambda batch: (batch.partition_at, batch.path))
+        progress = _progress_printer(not quiet)
+        for index, batch in enumerate(window, start=1):
+            attempt = known.get(batch.batch_id, ("", 0))[1] + 1
+            ledger.record(batch, AWAITING_SCHEDULING, attempt - 1, f"backfill {run_id}")
+            file_path = paths.landing / batch.path
+            if not file_path.exists():
+                file_path = paths.archive / batch.path
+            _forget_batch(con, batch.batch_id, batch.source)
+            process_batch(con, ledger, batch, file_path, attempt, stats)
+            progress(index, len(window), batch)
+        parsed = _reparse_all_user_agents(con, run_id)
+        _, through = _needs_build(con, project_fingerprint())
+    finally:
+        con.close()
+    models = _build_and_publish(paths, run_id, "backfill", stats, through, quiet)
+    return RunSummary(
+        run_id=run_id,
+        batches_loaded=stats.batches_loaded,
+        batches_discarded=stats.batches_discarded,
+        batches_retrying=stats.batches_retrying,
+        rows_loaded=stats.rows_loaded,
+        rows_quarantined=stats.rows_quarantined,
+        user_agents_parsed=parsed,
+        models_built=models,
+        built=True,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _forget_batch(con: duckdb.DuckDBPyConnection, batch_id: str, source: str) -> None:
+    """Remove a batch's rows so that reloading it cannot count them twice."""
+    con.execute("begin transaction")
+    con.execute(f"delete from raw.{SOURCES[source].name} where _batch_id = ?", [batch_id])
+    con.execute("delete from ops.quarantine where batch_id = ?", [batch_id])
+    con.execute("commit")
+
+
+def _reparse_all_user_agents(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Classify every user agent again (a backfill may follow a fix of the classifier)."""
+    from ingest.useragents import classify
+
+    rows = con.execute(
+        "select distinct trim(user_agent) from raw.pings "
+        "where user_agent is not null and trim(user_agent) <> ''"
+    ).fetchall()
+    now = utcnow()
+    values = [(ua, *classify(ua), now) for (ua,) in rows]
+    con.execute("begin transaction")
+    con.execute("delete from raw.user_agents")
+    if values:
+        con.executemany("insert into raw.user_agents values (?, ?, ?, ?, ?)", values)
+    con.execute("commit")
+    return len(values)
+
+

@@ -1,0 +1,140 @@
+{#- Credit of each conversion per attribution model and channel. The touches of a
+    conversion are the touch pings (internal navigation is not a touch) of the person's
+    funnel cookie at or before the conversion. A conversion with no touch is credited to
+    `direct`. For every model the credits of one conversion add up to 1:
+      first_touch 1 to the first touch; last_touch 1 to the last;
+      linear 1/n to each; position_based 40% first, 40% last, 20% shared by the middle
+      (one touch: 100%; two touches: 50/50). -#}
+with
+
+int_conversions_unioned as (
+
+    select * from {{ ref('int_conversions_unioned') }}
+
+),
+
+int_pageviews_sessionized as (
+
+    select * from {{ ref('int_pageviews_sessionized') }}
+
+),
+
+touches as (
+
+    select
+        cookie,
+        event_id,
+        created_at,
+        touch_channel as channel
+
+    from int_pageviews_sessionized
+    where is_touch
+
+),
+
+conversion_touches as (
+
+    select
+        int_conversions_unioned.conversion_id,
+        int_conversions_unioned.conversion_stage,
+        int_conversions_unioned.converted_at,
+        touches.channel,
+        row_number() over (
+            partition by int_conversions_unioned.conversion_id
+            order by touches.created_at, touches.event_id
+        ) as touch_position,
+        count(*) over (
+            partition by int_conversions_unioned.conversion_id
+        ) as touch_count
+
+    from int_conversions_unioned
+    inner join touches
+        on
+            int_conversions_unioned.cookie = touches.cookie
+            and touches.created_at <= int_conversions_unioned.converted_at
+
+),
+
+untouched as (
+
+    select
+        int_conversions_unioned.conversion_id,
+        int_conversions_unioned.conversion_stage,
+        int_conversions_unioned.converted_at,
+        'direct' as channel,
+        1 as touch_position,
+        1 as touch_count
+
+    from int_conversions_unioned
+    where not exists (
+        select 1
+        from conversion_touches
+        where conversion_touches.conversion_id = int_conversions_unioned.conversion_id
+    )
+
+),
+
+all_touches as (
+
+    select * from conversion_touches
+    union all
+    select * from untouched
+
+),
+
+credits as (
+
+    select
+        conversion_id, conversion_stage, converted_at, channel,
+        'first_touch' as attribution_model,
+        case when touch_position = 1 then 1.0 else 0.0 end as credit
+    from all_touches
+
+    union all
+
+    select
+        conversion_id, conversion_stage, converted_at, channel,
+        'last_touch' as attribution_model,
+        case when touch_position = touch_count then 1.0 else 0.0 end as credit
+    from all_touches
+
+    union all
+
+    select
+        conversion_id, conversion_stage, converted_at, channel,
+        'linear' as attribution_model,
+        1.0 / touch_count as credit
+    from all_touches
+
+    union all
+
+    select
+        conversion_id, conversion_stage, converted_at, channel,
+        'position_based' as attribution_model,
+        case
+            when touch_count = 1 then 1.0
+            when touch_count = 2 then 0.5
+            when touch_position = 1 or touch_position = touch_count then 0.4
+            else 0.2 / (touch_count - 2)
+        end as credit
+    from all_touches
+
+),
+
+final as (
+
+    select
+        conversion_id,
+        attribution_model,
+        channel,
+        conversion_stage,
+        converted_at,
+        cast(sum(credit) as double precision) as credit
+
+    from credits
+    where credit > 0
+    group by conversion_id, attribution_model, channel, conversion_stage, converted_at
+
+)
+
+select * from final

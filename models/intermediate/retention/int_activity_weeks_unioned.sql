@@ -1,0 +1,77 @@
+{#- The weeks in which each member was active: a cookie with a (human) ping or a login
+    from it; a person with a ping from any cookie linked to it (signup or login cookies)
+    or a login with its email. -#}
+with
+
+int_pageviews_sessionized as (
+
+    select * from {{ ref('int_pageviews_sessionized') }}
+
+),
+
+stg_accounts__events as (
+
+    select * from {{ ref('stg_accounts__events') }}
+
+),
+
+int_person_cookies_linked as (
+
+    select * from {{ ref('int_person_cookies_linked') }}
+
+),
+
+logins as (
+
+    select * from stg_accounts__events
+    where event_type = 'login'
+
+),
+
+cookie_activity as (
+
+    select
+        'cookie' as member_kind,
+        cookie as member_id,
+        cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
+    from int_pageviews_sessionized
+
+    union
+
+    select
+        'cookie' as member_kind,
+        cookie as member_id,
+        cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
+    from logins
+
+),
+
+person_activity as (
+
+    select
+        'person' as member_kind,
+        int_person_cookies_linked.person_id as member_id,
+        cast({{ dbt.date_trunc('week', 'int_pageviews_sessionized.created_at') }} as date) as activity_week
+    from int_pageviews_sessionized
+    inner join int_person_cookies_linked
+        on int_pageviews_sessionized.cookie = int_person_cookies_linked.cookie
+
+    union
+
+    select
+        'person' as member_kind,
+        person_id as member_id,
+        cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
+    from logins
+
+),
+
+final as (
+
+    select * from cookie_activity
+    union all
+    select * from person_activity
+
+)
+
+select * from final

@@ -1,0 +1,111 @@
+{#- Human page views (bots dropped), each with its session and its effective channel.
+    A session is a cookie's pings with gaps of at most `session_timeout_minutes`; it does not
+    end at midnight. An internal-navigation ping is not a touch: it carries the channel of
+    the cookie's latest touch, and a cookie whose first ping is internal starts `direct`. -#}
+with
+
+int_pageviews_classified as (
+
+    select * from {{ ref('int_pageviews_classified') }}
+    where not is_bot
+
+),
+
+ordered as (
+
+    select
+        *,
+        lag(created_at) over (
+            partition by cookie order by created_at, event_id
+        ) as previous_created_at,
+        sum(case when is_touch then 1 else 0 end) over (
+            partition by cookie order by created_at, event_id
+            rows between unbounded preceding and current row
+        ) as touch_number,
+        row_number() over (
+            partition by cookie order by created_at, event_id
+        ) as pageview_number
+
+    from int_pageviews_classified
+
+),
+
+flagged as (
+
+    select
+        *,
+        case
+            when previous_created_at is null then 1
+            when created_at > {{ dbt.dateadd('minute', var('session_timeout_minutes'), 'previous_created_at') }}
+                then 1
+            else 0
+        end as is_session_start
+
+    from ordered
+
+),
+
+numbered as (
+
+    select
+        *,
+        sum(is_session_start) over (
+            partition by cookie order by created_at, event_id
+            rows between unbounded preceding and current row
+        ) as session_number
+
+    from flagged
+
+),
+
+carried as (
+
+    select
+        *,
+        first_value(event_id) over (
+            partition by cookie, session_number order by created_at, event_id
+        ) as session_first_event_id,
+        first_value(touch_channel) over (
+            partition by cookie, touch_number order by created_at, event_id
+        ) as carried_channel,
+        first_value(touch_channel_group) over (
+            partition by cookie, touch_number order by created_at, event_id
+        ) as carried_channel_group
+
+    from numbered
+
+),
+
+final as (
+
+    select
+        event_id,
+        cookie,
+        {{ dbt.hash(dbt.concat(['cookie', "'|'", 'session_first_event_id'])) }} as session_id,
+        session_number,
+        pageview_number,
+        is_session_start = 1 as is_session_start,
+        created_at,
+        url,
+        url_host,
+        url_path,
+        referrer_host,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        is_touch,
+        touch_channel,
+        touch_channel_group,
+        case when touch_number = 0 then 'direct' else carried_channel end as channel,
+        case when touch_number = 0 then 'Direct' else carried_channel_group end as channel_group,
+        device_class,
+        browser,
+        os,
+        batch_id,
+        partition_at
+
+    from carried
+
+)
+
+select * from final
