@@ -29,9 +29,11 @@ The imperfections are deterministic and few, so the loader's tests can rely on t
 
 from __future__ import annotations
 
-import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +119,12 @@ _CHANNELS: list[tuple[tuple[str | None, ...], str, float, float]] = [
     (("https://t.co/3xAmPl9QzR", "https://t.co/Wf8kLm2Pq0", "https://t.co/Zz91bQe7Yc"), "", 4, 2),
     (("https://x.com/webfunnel/status/1790012345678901234", "https://x.com/"), "", 1.5, 1),
     (("https://twitter.com/",), "", 1, 0.5),
-    (("https://l.facebook.com/l.php?u=https%3A%2F%2Fwww.webfunnel-demo.com%2F&h=AT0x",), "", 2.5, 1),
+    (
+        ("https://l.facebook.com/l.php?u=https%3A%2F%2Fwww.webfunnel-demo.com%2F&h=AT0x",),
+        "",
+        2.5,
+        1,
+    ),
     (("https://m.facebook.com/",), "", 1.2, 0.5),
     (("https://www.youtube.com/watch?v=8aGhZQkoFbQ", "https://www.youtube.com/"), "", 2, 1),
     (("https://youtu.be/aBcD3fGh1jK",), "", 1, 0.5),
@@ -361,11 +368,12 @@ _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 def _fixed_width_strings(chars: np.ndarray) -> pa.Array:
     """An Arrow string array from an (n, width) uint8 matrix of ASCII, without Python objects."""
     n, width = chars.shape
+    data = pa.py_buffer(np.ascontiguousarray(chars).reshape(-1))
+    if n * width < 2**31:
+        offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), data)
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
-    data = np.ascontiguousarray(chars).reshape(-1)
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data)).cast(
-        pa.string()
-    )
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data).cast(pa.string())
 
 
 def _hex(raw: np.ndarray) -> np.ndarray:
@@ -400,7 +408,7 @@ def _choice(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray
     """Weighted draws of indices into `weights` (faster than Generator.choice for big n)."""
     cum = np.cumsum(weights, dtype=float)
     idx = np.searchsorted(cum, rng.random(n) * cum[-1], side="right")
-    return np.minimum(idx, len(weights) - 1).astype(np.int32)
+    return np.minimum(idx, len(weights) - 1).astype(np.int64)
 
 
 def _uniform_us(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndarray:
@@ -432,11 +440,13 @@ def _ts(values: np.ndarray, tz_aware: bool, mask: np.ndarray | None = None) -> p
 def _rhythm_times(rng: np.random.Generator, t0: int, days: int, n: int) -> np.ndarray:
     """n arrival times over [t0, t0 + days) with a weekly and a daily (UTC) rhythm: busier on
     weekdays, a trough at night in Europe and the Americas, a peak in the European afternoon."""
-    first_weekday = datetime.fromtimestamp(t0 / SECOND, tz=timezone.utc).weekday()
+    first_weekday = datetime.fromtimestamp(t0 / SECOND, tz=UTC).weekday()
     weekday = (first_weekday + np.arange(days)) % 7
     day_w = np.where(weekday >= 5, 0.7, 1.0) * (1.0 + 0.01 * np.arange(days))
     hours = np.arange(24)
-    hour_w = 0.25 + np.exp(-(((hours - 14.5) / 4.5) ** 2)) + 0.3 * np.exp(-(((hours - 20) / 3) ** 2))
+    hour_w = (
+        0.25 + np.exp(-(((hours - 14.5) / 4.5) ** 2)) + 0.3 * np.exp(-(((hours - 20) / 3) ** 2))
+    )
     d = _choice(rng, day_w, n)
     h = _choice(rng, hour_w, n)
     return t0 + d * DAY + h * HOUR + _uniform_us(rng, 0, HOUR, n)
@@ -503,29 +513,54 @@ def _base_emails(rng: np.random.Generator, n: int, domains: list[str]) -> list[s
 
 
 class _Writer:
-    """Writes files into the contract layout and counts them."""
+    """Writes files into the contract layout and counts them. Parquet encoding runs on a
+    small thread pool (Arrow releases the GIL) so that writing overlaps generating; a file's
+    bytes depend only on its table, so the output stays deterministic."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, threads: int = 2, max_pending: int = 8) -> None:
         self.out = out
         self.files = 0
+        self._folders: set[Path] = set()
+        self._pool = ThreadPoolExecutor(max_workers=threads)
+        self._pending: deque[Future] = deque()
+        self._max_pending = max_pending
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
 
     def folder(self, source: str, t_us: int) -> Path:
-        dt = datetime.fromtimestamp(t_us // HOUR * HOUR / SECOND, tz=timezone.utc)
+        dt = datetime.fromtimestamp(t_us // HOUR * HOUR / SECOND, tz=UTC)
         folder = self.out / source / f"date={dt:%Y-%m-%d}" / f"hour={dt:%H}"
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
         return folder
 
-    def parquet(self, source: str, t_us: int, name: str, table: pa.Table) -> Path:
-        path = self.folder(source, t_us) / name
-        pq.write_table(table, path, compression="snappy")
-        self.files += 1
-        return path
+    def parquet(self, source: str, t_us: int, name: str, table: pa.Table) -> None:
+        self._submit(_write_parquet, self.folder(source, t_us) / name, table)
 
-    def raw(self, source: str, t_us: int, name: str, data: bytes) -> Path:
-        path = self.folder(source, t_us) / name
-        path.write_bytes(data)
+    def raw(self, source: str, t_us: int, name: str, data: bytes) -> None:
+        self._submit(Path.write_bytes, self.folder(source, t_us) / name, data)
+
+    def _submit(self, fn: Callable[..., object], *args: object) -> None:
         self.files += 1
-        return path
+        self._pending.append(self._pool.submit(fn, *args))
+        while len(self._pending) > self._max_pending:
+            self._pending.popleft().result()
+
+
+def _write_parquet(path: Path, table: pa.Table) -> None:
+    # encoding in memory and writing once is much faster than many small writes to the file
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, compression="snappy")
+    path.write_bytes(buf.getvalue())
 
 
 def _is_tz_aware_hour(t_us: int) -> bool:
@@ -560,6 +595,7 @@ class _Plan:
     event: np.ndarray  # int32 slot into the event table, -1 = none
     event_kind: np.ndarray  # per event slot: signup or login
     event_person: np.ndarray  # per event slot
+    event_visitor: np.ndarray  # per event slot: whose cookie
     event_time: np.ndarray  # per event slot, filled while pages are expanded
     person_visitor: np.ndarray  # per person: the visitor that first signed up
 
@@ -691,8 +727,8 @@ def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
         k = max(1, round(0.04 * len(cand)))
         again = np.sort(rng.choice(cand, size=k, replace=False))
         room = np.minimum(5 * DAY, t1 - 3 * HOUR - sig_start[again])
-        extra_start.append(sig_start[again] + _uniform_us(rng, DAY, 1, k) % room.clip(DAY + 1))
-        extra_start[-1] = np.maximum(extra_start[-1], sig_start[again] + DAY)
+        later = DAY + (rng.random(k) * (room - DAY)).astype(np.int64)
+        extra_start.append(sig_start[again] + later)
         extra_visitor.append(V + np.arange(k, dtype=np.int32))
         n_extra_visitors += k
         extra_kind.append(np.full(k, _KIND_SIGNUP, dtype=np.int8))
@@ -734,6 +770,7 @@ def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
     n_ev = n_persons + ne
     event_kind = np.concatenate([np.full(n_persons, _KIND_SIGNUP, np.int8), e_kind])
     event_person = np.concatenate([np.arange(n_persons, dtype=np.int32), e_person])
+    event_visitor = np.concatenate([person_visitor, e_visitor]).astype(np.int32)
     event = np.full(S, -1, dtype=np.int32)
     event[sig_sess] = np.arange(n_persons, dtype=np.int32)
     e_event = n_persons + np.arange(ne, dtype=np.int32)
@@ -796,6 +833,7 @@ def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
         event=cat([event, e_event, np.full(nc, -1, np.int32)])[order],
         event_kind=event_kind,
         event_person=event_person,
+        event_visitor=event_visitor,
         event_time=np.full(n_ev, -1, dtype=np.int64),
         person_visitor=person_visitor,
     )
@@ -878,7 +916,7 @@ def _pings_table(
             "url": plan.url_dict.take(pa.array(p["url"], type=pa.int32())),
             "referrer": plan.ref_dict.take(pa.array(ref, type=pa.int32(), mask=ref < 0)),
             "user_agent": plan.user_agents.take(plan.ua.take(visitor)),
-            "collector_version": pa.array(np.full(n, "2.4.1", dtype=object), pa.string()),
+            "collector_version": pa.repeat(pa.scalar("2.4.1", pa.string()), n),
         }
     )
 
@@ -976,8 +1014,8 @@ def _write_pings(
             cur = {k: np.concatenate([carry[k], v]) for k, v in cur.items()}
         cur = _take(cur, np.argsort(cur["t"], kind="stable"))
         split = int(np.searchsorted(cur["t"], day_start + DAY))
-        carry = _take(cur, np.arange(split, len(cur["t"])))
-        cur = _take(cur, np.arange(split))
+        carry = {k: v[split:] for k, v in cur.items()}
+        cur = {k: v[:split] for k, v in cur.items()}
         bounds = np.searchsorted(cur["t"], day_start + np.arange(25) * HOUR)
         sizes = np.diff(bounds)
         roles: list[set[str]] = [set() for _ in range(24)]
@@ -994,7 +1032,406 @@ def _write_pings(
             lo, hi = int(bounds[h]), int(bounds[h + 1])
             if hi > lo:
                 _write_hour_pings(
-                    rng, plan, w, counts, _take(cur, np.arange(lo, hi)), day_start + h * HOUR,
+                    rng,
+                    plan,
+                    w,
+                    counts,
+                    {k: v[lo:hi] for k, v in cur.items()},
+                    day_start + h * HOUR,
                     roles[h],
                 )
             bar.update(1)
+
+
+# --------------------------------------------------------------------------- people
+
+
+def _hourly_files(
+    rng: np.random.Generator,
+    w: _Writer,
+    counts: _Counts,
+    source: str,
+    t: np.ndarray,
+    make: Callable[..., pa.Table],
+    spoil: Callable[[int], list[dict]],
+    t_fallback: int,
+) -> int:
+    """Write rows (sorted by time `t`) one file per hour; add the bad rows to the earliest
+    hour's file and redeliver some rows of the busiest hour. `make(idx, tz_aware)` builds the
+    table of rows idx. Returns the number of valid rows written."""
+    n = len(t)
+    hours = t // HOUR
+    edges = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1], True]) if n else np.array([0])
+    busiest = int(np.argmax(np.diff(edges))) if n else -1
+    if n == 0:  # nothing happened: the bad rows still arrive, on their own
+        hour_start = t_fallback // HOUR * HOUR
+        tz_aware = _is_tz_aware_hour(hour_start)
+        template = make(np.zeros(0, dtype=np.int64), tz_aware, fake=True)
+        bad = _bad_rows(rng, template, spoil(hour_start))
+        w.parquet(source, hour_start, "part-0.parquet", bad)
+        counts.bad_rows += bad.num_rows
+        return 0
+    for i in range(len(edges) - 1):
+        lo, hi = int(edges[i]), int(edges[i + 1])
+        hour_start = int(hours[lo]) * HOUR
+        table = make(np.arange(lo, hi), _is_tz_aware_hour(hour_start))
+        if i == 0:
+            bad = _bad_rows(rng, table, spoil(hour_start))
+            w.parquet(source, hour_start, "part-0.parquet", pa.concat_tables([table, bad]))
+            counts.bad_rows += bad.num_rows
+        else:
+            w.parquet(source, hour_start, "part-0.parquet", table)
+        if i == busiest:
+            k = max(1, min(50, (hi - lo) // 5))
+            rows = np.sort(rng.choice(hi - lo, size=k, replace=False))
+            w.parquet(source, hour_start, "redelivery-0001.parquet", table.take(pa.array(rows)))
+            counts.duplicate_rows += k
+    return n
+
+
+@dataclass
+class _People:
+    """Who signed up, with what address, and when (first signup)."""
+
+    base: list[str]  # normalised address per person
+    typed: list[str]  # as typed at the first signup
+    first_signup: np.ndarray  # int64 us per person
+    cookie_visitor: np.ndarray  # the first signup's visitor per person
+
+
+def _write_signups(rng: np.random.Generator, plan: _Plan, w: _Writer, counts: _Counts) -> _People:
+    slots = np.flatnonzero((plan.event_kind == _KIND_SIGNUP) & (plan.event_time >= 0))
+    n_persons = len(plan.person_visitor)
+    t = _in_same_hour(plan.event_time[slots], _uniform_us(rng, 2 * SECOND, 40 * SECOND, len(slots)))
+    person = plan.event_person[slots]
+    base = _base_emails(rng, n_persons, _DOMAINS)
+    typed, style = _email_variants(rng, base)
+    # a second signup by the same person is typed differently
+    emails = []
+    for slot, p in zip(slots, person, strict=True):
+        if slot < n_persons:
+            emails.append(typed[p])
+            continue
+        other = _messy_email(base[p], int((style[p] + rng.integers(1, 5)) % 5), 0, 0)
+        if other.strip() == typed[p].strip():
+            other = base[p].upper() if typed[p].strip() != base[p].upper() else base[p]
+        emails.append(other)
+    first_signup = np.full(n_persons, -1, dtype=np.int64)
+    first_signup[person[slots < n_persons]] = t[slots < n_persons]
+    channel = _choice(rng, _FORM_CHANNEL_W, len(slots))
+    order = np.argsort(t, kind="stable")
+    t, visitor, emails, channel = (
+        t[order],
+        plan.event_visitor[slots][order],
+        [emails[i] for i in order],
+        channel[order],
+    )
+
+    def make(idx: np.ndarray, tz_aware: bool, fake: bool = False) -> pa.Table:
+        if fake:
+            return pa.table(
+                {
+                    "event_id": _event_ids(rng, 1),
+                    "created_at": _ts(np.array([plan.t0]), tz_aware),
+                    "cookie": plan.cookies.slice(0, 1),
+                    "email": pa.array(["someone@example.com"]),
+                    "referring_channel": pa.array([None], pa.string()),
+                    "form_id": pa.array(["signup-v3"]),
+                }
+            )
+        return pa.table(
+            {
+                "event_id": _event_ids(rng, len(idx)),
+                "created_at": _ts(t[idx], tz_aware),
+                "cookie": plan.cookies.take(pa.array(visitor[idx])),
+                "email": pa.array([emails[i] for i in idx], pa.string()),
+                "referring_channel": pa.array(
+                    [_FORM_CHANNELS[c] for c in channel[idx]], pa.string()
+                ),
+                "form_id": pa.array(["signup-v3"] * len(idx), pa.string()),
+            }
+        )
+
+    def spoil(hour_start: int) -> list[dict]:
+        return [
+            {"event_id": ""},
+            {"cookie": ""},
+            {"email": ""},
+            {"email": None},
+            {"created_at": None},
+            {"created_at": hour_start - 90 * MINUTE},
+        ]
+
+    counts.signups += _hourly_files(rng, w, counts, "signups", t, make, spoil, plan.t0)
+    return _People(base, typed, first_signup, plan.person_visitor)
+
+
+INF = np.int64(2**61)  # "never" for stage times
+
+
+@dataclass
+class _Stages:
+    demo: np.ndarray
+    trial: np.ndarray
+    customer: np.ndarray
+
+
+def _write_crm(
+    rng: np.random.Generator, plan: _Plan, w: _Writer, counts: _Counts, people: _People
+) -> _Stages:
+    """Contacts move through demo -> trial -> customer; every six hours the CRM exports the
+    contacts changed since the previous export, in their state as of their latest change."""
+    t0, t1 = plan.t0, plan.t1
+    P = len(people.base)
+    L = max(3, round(0.04 * P))  # leads from elsewhere that never signed up
+    leads = _base_emails(rng, L, _LEAD_DOMAINS)
+    C = P + L
+
+    def maybe(mask: np.ndarray, t: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        return np.where(mask, t + _uniform_us(rng, lo, hi, len(t)), INF)
+
+    created = np.concatenate(
+        [
+            people.first_signup + _uniform_us(rng, MINUTE, 2 * HOUR, P),
+            t0 + _uniform_us(rng, 0, max(t1 - t0 - 6 * HOUR, HOUR), L),
+        ]
+    )
+    is_lead = np.arange(C) >= P
+    demo = maybe(rng.random(C) < np.where(is_lead, 0.4, 0.3), created, 0.3 * DAY, 5 * DAY)
+    has_demo = demo < INF
+    trial = maybe(has_demo & (rng.random(C) < 0.55), demo, 0.2 * DAY, 3 * DAY)
+    self_trial = ~has_demo & ~is_lead & (rng.random(C) < 0.04)  # trial without a demo
+    trial = np.where(self_trial, created + _uniform_us(rng, 0.5 * DAY, 4 * DAY, C), trial)
+    customer = maybe((trial < INF) & (rng.random(C) < 0.45), trial, 1 * DAY, 6 * DAY)
+    no_trial = has_demo & (trial == INF) & (rng.random(C) < 0.12)  # customer without a trial
+    customer = np.where(no_trial, demo + _uniform_us(rng, DAY, 6 * DAY, C), customer)
+    fix = maybe(
+        has_demo & (trial == INF) & (customer == INF) & (rng.random(C) < 0.05),
+        demo,
+        2 * HOUR,
+        2 * DAY,
+    )
+    # the first lead is the correction everybody can count on: demo booked, then taken back
+    created[P], demo[P], trial[P], customer[P], fix[P] = (
+        t0 + 30 * MINUTE,
+        t0 + 2 * HOUR,
+        INF,
+        INF,
+        t0 + 8 * HOUR,
+    )
+    n_touch = rng.poisson(1.2, C)
+    touch_c = np.repeat(np.arange(C), n_touch)
+    touch_t = created[touch_c] + _uniform_us(rng, 0, 10 * DAY, len(touch_c))
+
+    contact = np.concatenate([np.tile(np.arange(C), 5), touch_c])
+    t = np.concatenate([created, demo, trial, customer, fix, touch_t])
+    K = 4 * ((t1 - t0) // DAY) - 1  # exports at t0 + 6h, + 12h, ... before t1
+    keep = (t > t0) & (t <= t0 + K * EXPORT_EVERY)
+    contact, t = contact[keep], t[keep]
+    k = (t - t0 + EXPORT_EVERY - 1) // EXPORT_EVERY
+    order = np.lexsort((t, k, contact))
+    contact, t, k = contact[order], t[order], k[order]
+    last = np.r_[(contact[1:] != contact[:-1]) | (k[1:] != k[:-1]), True]
+    contact, t, k = contact[last], t[last], k[last]
+    order = np.lexsort((t, k))
+    contact, t, k = contact[order], t[order], k[order]
+
+    bases = people.base + leads
+    crm_typed, _ = _email_variants(rng, bases, n_spaced=0.15)
+    respell = rng.random(len(contact)) < 0.2
+    styles = rng.integers(0, 5, len(contact))
+    emails = [
+        _messy_email(bases[c], int(st), 0, 1) if r else crm_typed[c]
+        for c, r, st in zip(contact, respell, styles, strict=True)
+    ]
+    d_at = np.where((demo[contact] <= t) & ~(fix[contact] <= t), demo[contact], -1)
+    tr_at = np.where(trial[contact] <= t, trial[contact], -1)
+    cu_at = np.where(customer[contact] <= t, customer[contact], -1)
+
+    edges = np.flatnonzero(np.r_[True, k[1:] != k[:-1], True])
+    biggest = int(np.argmax(np.diff(edges)))
+    for i in range(len(edges) - 1):
+        lo, hi = int(edges[i]), int(edges[i + 1])
+        export_k = int(k[lo])
+        written = t0 + export_k * EXPORT_EVERY + int(rng.integers(2, 20)) * MINUTE
+        tz_aware = export_k % 4 == 2
+        table = pa.table(
+            {
+                "email": pa.array(emails[lo:hi], pa.string()),
+                "demo_at": _ts(d_at[lo:hi], tz_aware, d_at[lo:hi] < 0),
+                "trial_at": _ts(tr_at[lo:hi], tz_aware, tr_at[lo:hi] < 0),
+                "customer_at": _ts(cu_at[lo:hi], tz_aware, cu_at[lo:hi] < 0),
+                "updated_at": _ts(t[lo:hi], tz_aware),
+                "contact_id": pa.array(contact[lo:hi] + 1001, pa.int64()),
+            }
+        )
+        counts.crm_rows += hi - lo
+        if i == 0:
+            bad = _bad_rows(rng, table, [{"email": ""}, {"email": None}])
+            table = pa.concat_tables([table, bad])
+            counts.bad_rows += bad.num_rows
+        dt = datetime.fromtimestamp(written / SECOND, tz=UTC)
+        w.parquet("crm", written, f"export-{dt:%Y%m%dT%H%M%S}.parquet", table)
+        if i == biggest:
+            n_again = max(1, (hi - lo) // 4)
+            rows = np.sort(rng.choice(hi - lo, size=n_again, replace=False))
+            w.parquet("crm", written, "redelivery-0001.parquet", table.take(pa.array(rows)))
+            counts.duplicate_rows += n_again
+    return _Stages(demo[:P], trial[:P], customer[:P])
+
+
+def _write_accounts(
+    rng: np.random.Generator,
+    plan: _Plan,
+    w: _Writer,
+    counts: _Counts,
+    people: _People,
+    stages: _Stages,
+) -> None:
+    """Every person who signed up has an account on the free plan; customers move to a paid
+    plan, some self-serve upgrade, a few later change plan again (up or down). Logins come
+    from the pageviews of /login planned with the visits."""
+    t1 = plan.t1
+    P = len(people.base)
+    has_account = people.first_signup >= 0
+    rank = np.argsort(np.argsort(np.where(has_account, people.first_signup, INF), kind="stable"))
+    account_ids = np.array([f"acc_{r + 1:06d}" for r in rank], dtype=object)
+
+    persons = np.flatnonzero(has_account)
+    ch_p = [persons]
+    ch_t = [people.first_signup[persons] + _uniform_us(rng, SECOND, 5 * SECOND, len(persons))]
+    ch_plan = [np.zeros(len(persons), dtype=np.int8)]
+    paid_p = np.flatnonzero(has_account & (stages.customer < t1))
+    paid_t = stages.customer[paid_p] + _uniform_us(rng, MINUTE, 15 * MINUTE, len(paid_p))
+    paid_plan = _choice(rng, np.array([0, 55, 40, 5]), len(paid_p)).astype(np.int8)
+    self_p = np.flatnonzero(has_account & (stages.customer == INF) & (rng.random(P) < 0.06))
+    self_t = people.first_signup[self_p] + _uniform_us(rng, 0.5 * DAY, 8 * DAY, len(self_p))
+    paid_p = np.concatenate([paid_p, self_p])
+    paid_t = np.concatenate([paid_t, self_t])
+    paid_plan = np.concatenate([paid_plan, np.ones(len(self_p), dtype=np.int8)])
+    again = rng.random(len(paid_p)) < 0.15
+    u = rng.random(len(paid_p))
+    next_plan = np.select(
+        [paid_plan == 1, paid_plan == 2],
+        [np.where(u < 0.7, 2, 0), np.where(u < 0.8, 1, 3)],
+        2,
+    ).astype(np.int8)
+    ch_p += [paid_p, paid_p[again]]
+    ch_t += [paid_t, paid_t[again] + _uniform_us(rng, DAY, 6 * DAY, int(again.sum()))]
+    ch_plan += [paid_plan, next_plan[again]]
+
+    change_p = np.concatenate(ch_p)
+    change_t = np.concatenate(ch_t)
+    change_plan = np.concatenate(ch_plan)
+    valid = change_t < t1
+    change_p, change_t, change_plan = change_p[valid], change_t[valid], change_plan[valid]
+
+    slots = np.flatnonzero((plan.event_kind == _KIND_LOGIN) & (plan.event_time >= 0))
+    login_p = plan.event_person[slots]
+    login_t = _in_same_hour(
+        plan.event_time[slots], _uniform_us(rng, SECOND, 20 * SECOND, len(slots))
+    )
+    person = np.concatenate([change_p, login_p])
+    t = np.concatenate([change_t, login_t])
+    is_login = np.r_[np.zeros(len(change_p), bool), np.ones(len(login_p), bool)]
+    visitor = np.concatenate([people.cookie_visitor[change_p], plan.event_visitor[slots]])
+    plan_code = np.concatenate([change_plan, np.full(len(login_p), -1, np.int8)])
+    order = np.lexsort((is_login, t, person))
+    person, t, is_login, visitor, plan_code = (
+        a[order] for a in (person, t, is_login, visitor, plan_code)
+    )
+    # plan on a login = the plan after the person's latest change (the first row of every
+    # person is the account's creation on the free plan)
+    idx = np.maximum.accumulate(np.where(plan_code >= 0, np.arange(len(t)), 0))
+    plan_code = plan_code[idx]
+    order = np.argsort(t, kind="stable")
+    person, t, is_login, visitor, plan_code = (
+        a[order] for a in (person, t, is_login, visitor, plan_code)
+    )
+    emails = np.array([e.strip() for e in people.typed], dtype=object)
+    plans = np.array(PLANS, dtype=object)
+
+    def make(idx: np.ndarray, tz_aware: bool, fake: bool = False) -> pa.Table:
+        if fake:
+            return pa.table(
+                {
+                    "event_id": _event_ids(rng, 1),
+                    "created_at": _ts(np.array([plan.t0]), tz_aware),
+                    "cookie": plan.cookies.slice(0, 1),
+                    "account_id": pa.array(["acc_999999"]),
+                    "email": pa.array(["someone@example.com"]),
+                    "event_type": pa.array(["login"]),
+                    "plan": pa.array(["free"]),
+                    "app_version": pa.array(["web-5.12.0"]),
+                }
+            )
+        return pa.table(
+            {
+                "event_id": _event_ids(rng, len(idx)),
+                "created_at": _ts(t[idx], tz_aware),
+                "cookie": plan.cookies.take(pa.array(visitor[idx])),
+                "account_id": pa.array(account_ids[person[idx]], pa.string()),
+                "email": pa.array(emails[person[idx]], pa.string()),
+                "event_type": pa.array(
+                    np.where(is_login[idx], "login", "plan_change").astype(object), pa.string()
+                ),
+                "plan": pa.array(plans[plan_code[idx]], pa.string()),
+                "app_version": pa.array(["web-5.12.0"] * len(idx), pa.string()),
+            }
+        )
+
+    def spoil(hour_start: int) -> list[dict]:
+        return [
+            {"event_id": None},
+            {"cookie": ""},
+            {"email": ""},
+            {"created_at": None},
+            {"created_at": hour_start - 90 * MINUTE},
+        ]
+
+    counts.account_events += _hourly_files(rng, w, counts, "accounts", t, make, spoil, plan.t0)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def generate(
+    out: Path, start: date, days: int, visitors: int, seed: int = 42, progress: bool = False
+) -> GenerateSummary:
+    """Write `days` days of landing data from `start` (00:00 UTC) for about `visitors`
+    visitors into `out`, in the contract layout. Files of an earlier run with other settings
+    are not removed: write into an empty directory."""
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    if visitors < 1:
+        raise ValueError("visitors must be at least 1")
+    out = Path(out)
+    t0 = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())
+    t0 *= SECOND
+    t1 = t0 + days * DAY
+    plan_rng, ping_rng, people_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
+    counts = _Counts()
+    with (
+        _Writer(out) as w,
+        tqdm(total=days * 24 + 3, desc="generate", unit="step", disable=not progress) as bar,
+    ):
+        plan = _plan(plan_rng, t0, t1, visitors)
+        _write_pings(ping_rng, plan, w, counts, bar)
+        people = _write_signups(people_rng, plan, w, counts)
+        bar.update(1)
+        stages = _write_crm(people_rng, plan, w, counts, people)
+        bar.update(1)
+        _write_accounts(people_rng, plan, w, counts, people, stages)
+        bar.update(1)
+    return GenerateSummary(
+        files=w.files,
+        pings=counts.pings,
+        signups=counts.signups,
+        crm_rows=counts.crm_rows,
+        account_events=counts.account_events,
+        bad_rows=counts.bad_rows,
+        bad_files=counts.bad_files,
+        duplicate_rows=counts.duplicate_rows,
+    )

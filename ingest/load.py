@@ -237,8 +237,8 @@ def load_batch(
         [batch.batch_id, batch.partition_at, now, run_id],
     )
     loaded, quarantined = con.execute(
-        "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null)"
-        " from _batch_rows"
+        "select count(*) filter (where _reason is null),"
+        " count(*) filter (where _reason is not null) from _batch_rows"
     ).fetchone()
     if quarantined:
         # the row exactly as it landed, extra columns included

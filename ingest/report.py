@@ -776,7 +776,7 @@ def _traffic_section(marts: _Marts) -> str:
 
 def _hour_ticks(hours: Sequence[datetime]) -> list[str | None]:
     if len(hours) <= 48:
-        step = 3 if len(hours) > 12 else 1
+        step = 1 if len(hours) <= 12 else 3 if len(hours) <= 36 else 6
         return [h.strftime("%b %-d %H:00") if i % step == 0 else None for i, h in enumerate(hours)]
     days = len(hours) / 24
     every = max(1, math.ceil(days / 14))
@@ -832,7 +832,7 @@ def _channels_section(marts: _Marts) -> str:
             counts = [_int(c) for c in counts]
             totals = [t + c for t, c in zip(totals, counts, strict=True)]
             lines.append(_channel_row(_td_text(_label(channel), "name"), counts))
-        lines.append(_channel_row('<td class="name"><b>Total</b></td>', totals, total=True))
+        lines.append(_channel_row('<td class="name" data-total="1"><b>Total</b></td>', totals))
         body = _table(
             "table-channels",
             [
@@ -852,13 +852,12 @@ def _channels_section(marts: _Marts) -> str:
     return f'<section class="card" id="channels">{intro}{body}</section>'
 
 
-def _channel_row(first_cell: str, counts: Sequence[int], total: bool = False) -> str:
-    visitors = counts[0]
+def _channel_row(first_cell: str, counts: Sequence[int]) -> str:
+    """Counts (visitors first), then each stage's rate of visitors."""
     cells = [first_cell]
     cells += [_td_num(c) for c in counts]
-    cells += [_td_num(_ratio(c, visitors), "pct") for c in counts[1:]]
-    row = "".join(cells)
-    return row if not total else row.replace("<td", '<td data-total="1"', 1)
+    cells += [_td_num(_ratio(c, counts[0]), "pct") for c in counts[1:]]
+    return "".join(cells)
 
 
 def _funnel_section(marts: _Marts) -> str:
@@ -1106,7 +1105,7 @@ def _pages_section(marts: _Marts) -> str:
         referrers_html = _empty("No referred pageviews yet.")
     return (
         '<section class="card" id="pages"><h2>Pages and referrers</h2>'
-        '<div class="grid2"><div><h3>Top landing pages</h3>'
+        '<div class="grid2 wide-left"><div><h3>Top landing pages</h3>'
         '<p class="sub">Sessions by their first page (<code>marts.sessions</code>).</p>'
         f"{landing_html}</div><div><h3>Top referrers</h3>"
         '<p class="sub">Pageviews referred by each external host '
@@ -1271,6 +1270,7 @@ code{background:#f1f3f4;border-radius:4px;padding:1px 5px;font-size:90%}
 .kpi-value{font-size:28px;line-height:1.3;font-variant-numeric:tabular-nums}
 .kpi-note{color:#80868b;font-size:12px}
 .grid2{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:8px 32px}
+.wide-left{grid-template-columns:minmax(0,3fr) minmax(0,2fr)}
 @media (max-width:960px){.grid2{grid-template-columns:minmax(0,1fr)}}
 .chart-block{margin-top:8px}
 svg.chart{display:block;max-width:100%;height:auto;overflow:visible}

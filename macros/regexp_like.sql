@@ -15,6 +15,8 @@
     ({{ value }} ~ '{{ pattern }}')
 {%- endmacro %}
 
+{#- Redshift reads a backslash in a string literal as an escape (PostgreSQL 8 behaviour, no
+    standard_conforming_strings): double it so that the regex engine sees the pattern. -#}
 {% macro redshift__regexp_like(value, pattern) -%}
-    ({{ value }} ~ '{{ pattern }}')
+    ({{ value }} ~ '{{ pattern | replace('\\', '\\\\') }}')
 {%- endmacro %}

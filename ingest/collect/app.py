@@ -167,11 +167,15 @@ class Collector:
             headers["Vary"] = "Origin"
 
     def visitor(self, request: Request, headers: dict) -> str:
-        """The visitor cookie's value, minting and setting a new one when absent."""
-        current = request.cookies.get(self.config.cookie_name)
-        if current and COOKIE_RE.match(current):
-            return current
-        value = uuid.uuid4().hex
+        """The visitor cookie's value, minting a new one when absent.
+
+        The cookie is (re)set on every accepted hit, as GA does with its own: browsers cap a
+        cookie's lifetime (Chromium at 400 days), so a returning visitor's two years restart
+        with each visit instead of running out under the cap.
+        """
+        value = request.cookies.get(self.config.cookie_name)
+        if not (value and COOKIE_RE.match(value)):
+            value = uuid.uuid4().hex
         secure = self._force_secure or (
             self.config.cookie_secure is None and request.url.scheme == "https"
         )

@@ -13,14 +13,12 @@ rolled, then the segment is deleted.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ingest.collect.wal import (
     DirLock,
@@ -35,28 +33,40 @@ from ingest.collect.wal import (
 
 log = logging.getLogger("webfunnel.collect")
 
-TS = pa.timestamp("us", tz="UTC")
-SCHEMAS = {
-    "pings": pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("created_at", TS),
-            ("cookie", pa.string()),
-            ("url", pa.string()),
-            ("referrer", pa.string()),
-            ("user_agent", pa.string()),
-        ]
-    ),
-    "signups": pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("created_at", TS),
-            ("cookie", pa.string()),
-            ("email", pa.string()),
-            ("referring_channel", pa.string()),
-        ]
-    ),
-}
+
+@functools.cache
+def schemas() -> dict:
+    """The landing columns of each source (CONTRACT section 1), exactly and in order.
+
+    pyarrow is imported here, not at module level, so a collector starts fast and loads it
+    only when it first rolls.
+    """
+    import pyarrow as pa
+
+    ts = pa.timestamp("us", tz="UTC")
+    return {
+        "pings": pa.schema(
+            [
+                ("event_id", pa.string()),
+                ("created_at", ts),
+                ("cookie", pa.string()),
+                ("url", pa.string()),
+                ("referrer", pa.string()),
+                ("user_agent", pa.string()),
+            ]
+        ),
+        "signups": pa.schema(
+            [
+                ("event_id", pa.string()),
+                ("created_at", ts),
+                ("cookie", pa.string()),
+                ("email", pa.string()),
+                ("referring_channel", pa.string()),
+            ]
+        ),
+    }
+
+
 # WAL record kind -> landing source. Records are [kind, event_id, created_us, cookie, ...rest]
 # with the rest in the order of the source's remaining columns.
 KINDS = {"p": "pings", "s": "signups"}
@@ -81,7 +91,9 @@ def _partition(landing: Path, source: str, hour: int) -> Path:
     return landing / source / f"date={start:%Y-%m-%d}" / f"hour={start:%H}"
 
 
-def _write_parquet(table: pa.Table, path: Path, fsync: bool) -> None:
+def _write_parquet(table, path: Path, fsync: bool) -> None:
+    import pyarrow.parquet as pq
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
@@ -98,6 +110,8 @@ def roll_segment(
     path: Path, seq: int, instance: str, landing: Path, fsync: bool = True
 ) -> RollResult:
     """Write one sealed segment's events into the landing zone (idempotent)."""
+    import pyarrow as pa
+
     result = RollResult(segments=1)
     groups: dict[tuple[str, int], list[list]] = {}
     seen: set[str] = set()
@@ -108,7 +122,7 @@ def roll_segment(
         seen.add(rec[1])
         groups.setdefault((KINDS[rec[0]], rec[2] // 3_600_000_000), []).append(rec)
     for (source, hour), recs in sorted(groups.items()):
-        schema = SCHEMAS[source]
+        schema = schemas()[source]
         columns = list(zip(*recs, strict=True))[1:]
         table = pa.Table.from_arrays(
             [pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)],

@@ -240,8 +240,12 @@ class Wal:
             if time.monotonic() > deadline:
                 raise WalLocked(f"another collector is using the WAL directory {self.dir}")
             time.sleep(0.05)
-        self.instance = instance_name(self.dir, instance)
-        self.recovered = seal_open_segments(self.dir)
+        try:
+            self.instance = instance_name(self.dir, instance)
+            self.recovered = seal_open_segments(self.dir)
+        except BaseException:
+            self._lock.release()
+            raise
         last = max([s for s, _, _ in list_segments(self.dir)] + [read_checkpoint(self.dir)])
         self._next_seq = last + 1
         self._active: _Active | None = None

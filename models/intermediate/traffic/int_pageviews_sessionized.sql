@@ -64,12 +64,15 @@ carried as (
         *,
         first_value(event_id) over (
             partition by cookie, session_number order by created_at, event_id
+            rows between unbounded preceding and unbounded following
         ) as session_first_event_id,
         first_value(touch_channel) over (
             partition by cookie, touch_number order by created_at, event_id
+            rows between unbounded preceding and unbounded following
         ) as carried_channel,
         first_value(touch_channel_group) over (
             partition by cookie, touch_number order by created_at, event_id
+            rows between unbounded preceding and unbounded following
         ) as carried_channel_group
 
     from numbered

@@ -1,0 +1,45 @@
+# webfunnel: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+DATA ?= data
+DEMO_START ?= 2026-10-05
+DEMO_DAYS ?= 21
+DEMO_VISITORS ?= 3000
+
+export WEBFUNNEL_LANDING ?= $(CURDIR)/$(DATA)/landing
+export WEBFUNNEL_WAREHOUSE ?= $(CURDIR)/$(DATA)/warehouse.duckdb
+
+.PHONY: demo test lint bench install clean
+
+# the venv is (re)installed when pyproject.toml changes
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	rm -rf $(DATA)/landing $(DATA)/landing-archive $(DATA)/warehouse.duckdb $(DATA)/warehouse.work.duckdb
+	$(BIN)/webfunnel generate --out $(DATA)/landing --start $(DEMO_START) --days $(DEMO_DAYS) --visitors $(DEMO_VISITORS) --seed 7
+	$(BIN)/webfunnel run
+	$(BIN)/webfunnel summary
+	@if $(PY) -c "import ingest.report" 2>/dev/null; then \
+		$(BIN)/webfunnel report --out $(DATA)/dashboard.html; fi
+
+test: install
+	$(BIN)/pytest -q tests
+
+lint: install
+	$(BIN)/ruff check ingest tests dags
+	$(BIN)/ruff format --check ingest tests dags
+	$(BIN)/sqlfluff lint models
+
+bench: install
+	$(PY) -m bench.pipeline_bench
+
+clean:
+	rm -rf $(DATA) target logs

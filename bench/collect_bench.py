@@ -1,0 +1,257 @@
+"""Collector throughput and latency on loopback (`make bench-collect`). Never fails on timing.
+
+Starts `webfunnel collect` (as `serve()` in a child process) on a free loopback port with a
+throw-away landing zone and WAL, then measures:
+
+  1. single-event requests per second (closed loop, many keep-alive connections),
+  2. events per second with batched beacons (BATCH events per request),
+  3. p50/p99 latency at half the single-event peak (open loop at a fixed rate; latency counts
+     from each request's scheduled time, so queueing is not hidden),
+
+and finally checks that every acknowledged event reached the landing zone exactly once.
+The load generator is `wrk` when installed (Debian package `wrk`; C, cheap on the CPU we
+share with the server), else the bundled asyncio one. Every phase is bounded in requests and
+seconds. Options: --workers N (default 2), --seconds S (default 5), --no-fsync (measures the
+HTTP path alone; NOT how the collector runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ingest.collect.loadgen import post, run_load  # noqa: E402
+
+SITE = "https://www.example.com"
+COOKIE = "wf_vid=0123456789abcdef0123456789abcdef"
+BATCH = 100
+TARGETS = {"single": 10_000, "batched": 100_000, "p99_ms": 20}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _child(port: int, landing: str, wal: str, workers: int, fsync: bool) -> None:
+    from ingest.collect.serve import serve
+
+    serve(
+        "127.0.0.1", port, Path(landing), Path(wal), ["*"],
+        workers=workers, log_level="warning", fsync=fsync,
+    )  # fmt: skip
+
+
+def wait_healthy(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("collector did not start")
+
+
+def fsync_latency(directory: Path) -> tuple[float, float]:
+    path = directory / ".fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    times = []
+    for _ in range(40):
+        t = time.perf_counter()
+        os.write(fd, b"x" * 8192)
+        os.fdatasync(fd)
+        times.append(time.perf_counter() - t)
+    os.close(fd)
+    path.unlink()
+    times.sort()
+    return times[20] * 1e3, times[-2] * 1e3
+
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
+wrk.headers["Origin"] = "%(site)s"
+wrk.headers["Cookie"] = "%(cookie)s"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tag", "%(run)s-" .. threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  local parts = {}
+  for j = 1, %(batch)d do
+    parts[j] = '{"type":"pageview","event_id":"w' .. tag .. '-' .. n .. '-' .. j ..
+      '","url":"%(site)s/pricing?utm_source=bench&n=' .. n .. '","referrer":"https://t.co/x"}'
+  end
+  local body = parts[1]
+  if %(batch)d > 1 then body = "[" .. table.concat(parts, ",") .. "]" end
+  return wrk.format(nil, "/collect", nil, body)
+end
+"""
+
+
+def wrk_phase(port: int, batch: int, seconds: float, connections: int) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(
+        WRK_LUA
+        % {"site": SITE, "cookie": COOKIE, "batch": batch, "run": f"{batch}-{time.time_ns()}"}
+    )
+    cmd = [
+        "wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s", "--latency",
+        "-s", str(script), f"http://127.0.0.1:{port}/",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    script.unlink()
+    out = run.stdout
+    if "requests in" not in out:
+        raise SystemExit(f"wrk failed: {run.stdout}{run.stderr}")
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    ok = total - (int(non2xx.group(1)) if non2xx else 0)
+    return {"rps": rps * ok / max(total, 1), "ok": ok, "errors": errors.group(1) if errors else ""}
+
+
+def event_body(n: int, batch: int) -> bytes:
+    events = [
+        {
+            "type": "pageview",
+            "event_id": f"py-{os.getpid()}-{n}-{j}",
+            "url": f"{SITE}/pricing?utm_source=bench&n={n}",
+            "referrer": "https://t.co/x",
+        }
+        for j in range(batch)
+    ]
+    return json.dumps(events[0] if batch == 1 else events).encode()
+
+
+def py_phase(
+    port: int, batch: int, seconds: float, connections: int, rate: float | None = None
+) -> dict:
+    headers = {"Origin": SITE, "Cookie": COOKIE, "Content-Type": "text/plain"}
+    result = asyncio.run(
+        run_load(
+            "127.0.0.1",
+            port,
+            lambda n: post("/collect", event_body(n, batch), headers),
+            connections=connections,
+            total=int((rate or 50_000) * seconds * 1.2) + 1,
+            duration=seconds,
+            rate=rate,
+        )
+    )
+    return {
+        "rps": result.ok / result.elapsed,
+        "ok": result.ok,
+        "errors": f"{result.failed} failed, statuses {result.statuses}",
+        "p50": result.percentile(50) * 1e3,
+        "p99": result.percentile(99) * 1e3,
+    }
+
+
+def count_landed(landing: Path) -> tuple[int, int]:
+    import pyarrow.parquet as pq
+
+    ids: list[str] = []
+    for path in landing.glob("*/date=*/hour=*/*.parquet"):
+        if not path.name.startswith("."):
+            ids.extend(pq.read_table(path, columns=["event_id"]).column(0).to_pylist())
+    return len(ids), len(set(ids))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=128)
+    parser.add_argument("--no-fsync", action="store_true")
+    parser.add_argument("--python-client", action="store_true", help="do not use wrk")
+    args = parser.parse_args()
+    use_wrk = shutil.which("wrk") is not None and not args.python_client
+
+    work = Path(
+        tempfile.mkdtemp(
+            prefix="wf-bench-", dir=REPO / "data" if (REPO / "data").is_dir() else None
+        )
+    )
+    landing, wal = work / "landing", work / "wal"
+    p50, p90 = fsync_latency(work)
+    port = free_port()
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(
+        target=_child, args=(port, str(landing), str(wal), args.workers, not args.no_fsync)
+    )
+    proc.start()
+    print(
+        f"collector: {args.workers} worker(s), fsync {'off' if args.no_fsync else 'on'}; "
+        f"load generator: {'wrk' if use_wrk else 'asyncio'}, {args.connections} connections, "
+        f"{args.seconds:g} s per phase; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f}; fdatasync on this disk p50 {p50:.2f} ms, p95 {p90:.2f} ms"
+    )
+    try:
+        wait_healthy(port)
+        acked = 0
+        if use_wrk:
+            single = wrk_phase(port, 1, args.seconds, args.connections)
+            batched = wrk_phase(port, BATCH, args.seconds, max(8, args.connections // 4))
+        else:
+            single = py_phase(port, 1, args.seconds, args.connections)
+            batched = py_phase(port, BATCH, args.seconds, max(8, args.connections // 4))
+        acked += single["ok"] + batched["ok"] * BATCH
+        half = single["rps"] / 2
+        latency = py_phase(port, 1, args.seconds, args.connections, rate=half)
+        acked += latency["ok"]
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.join(60)
+    from ingest.collect.roll import roll
+
+    roll(wal, landing)
+    rows, unique = count_landed(landing)
+
+    def vs(value: float, target: float) -> str:
+        return f"{value / target:.0%} of target {target:,}"
+
+    print(
+        f"single-event requests/s : {single['rps']:>10,.0f}   ({vs(single['rps'], TARGETS['single'])}) {single['errors']}"
+    )
+    events = batched["rps"] * BATCH
+    print(
+        f"events/s, batches of {BATCH}: {events:>10,.0f}   ({vs(events, TARGETS['batched'])}) {batched['errors']}"
+    )
+    print(
+        f"at half load ({half:,.0f} req/s): p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
+        f"   (p99 target < {TARGETS['p99_ms']} ms; achieved {latency['rps']:,.0f} req/s)"
+    )
+    print(
+        f"landing zone: {rows:,} rows, {unique:,} distinct event ids, {acked:,} acknowledged"
+        f" -> {'OK' if unique >= acked and rows == unique else 'MISMATCH'}"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

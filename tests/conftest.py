@@ -1,0 +1,59 @@
+"""Shared helpers: the real `webfunnel` console command and read-only access to marts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+WEBFUNNEL = str(Path(sys.executable).parent / "webfunnel")
+
+
+def webfunnel(*args: str, check: bool = True, env: dict | None = None, timeout: int = 900):
+    """Run the installed console command, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("WEBFUNNEL_WORK_DB", None)
+    result = subprocess.run(
+        [WEBFUNNEL, *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"webfunnel {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def read_marts(warehouse: Path) -> dict[str, list[tuple]]:
+    """Every mart, sorted on all columns, read through a read-only connection."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        names = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' "
+                "order by table_name"
+            ).fetchall()
+        ]
+        return {
+            name: con.execute(f"select * from marts.{name} order by all").fetchall()
+            for name in names
+        }
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def query():
+    def run(warehouse: Path, sql: str, params=None):
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    return run
