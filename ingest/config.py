@@ -38,6 +38,10 @@ class Paths:
     def dbt_log_dir(self) -> Path:
         return self.warehouse.parent / "logs"
 
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.work_db.with_suffix(".dbt-target")
+
     @classmethod
     def resolve(
         cls,

@@ -25,6 +25,9 @@ def dbt_args(command: str, paths: Paths, *extra: str) -> list[str]:
         str(PROJECT_ROOT),
         "--log-path",
         str(paths.dbt_log_dir),
+        # a target folder per warehouse keeps dbt's partial parsing valid between runs
+        "--target-path",
+        str(paths.dbt_target_dir),
         *extra,
     ]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.faults import kill_point
 from ingest.ledger import (
     AWAITING_RETRY,
     AWAITING_SCHEDULING,
@@ -286,6 +287,7 @@ def process_batch(
     con.execute("begin transaction")
     try:
         loaded, quarantined = load_batch(con, batch, file_path, ledger.run_id)
+        kill_point("load:mid-batch")
         ledger.record(batch, SUCCEEDED, attempt)
         con.execute("commit")
     except RejectedFile as exc:
@@ -326,6 +328,7 @@ def load_landed(
     landing: Path,
     archive: Path | None = None,
     progress: Callable[[int, int, Batch], None] | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> LoadStats:
     """Register new files, then load every batch that is waiting (new, retrying or interrupted)."""
     ensure_raw_schema(con)
@@ -340,7 +343,9 @@ def load_landed(
         file_path = landing / batch.path
         if not file_path.exists() and archive is not None and (archive / batch.path).exists():
             file_path = archive / batch.path
-        process_batch(con, ledger, batch, file_path, attempt, stats)
+        process_batch(con, ledger, batch, file_path, attempt, stats, max_attempts)
+        if index == 3:
+            kill_point("load:after-3-batches")
         if progress is not None:
             progress(index, len(pending), batch)
     return stats

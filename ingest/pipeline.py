@@ -12,9 +12,11 @@ from datetime import datetime
 
 import duckdb
 
+from ingest.archive import archive_batches
 from ingest.config import PROJECT_ROOT, Paths
 from ingest.dbt import run_dbt
 from ingest.errors import WebfunnelError
+from ingest.faults import kill_after, kill_point
 from ingest.ledger import (
     AWAITING_SCHEDULING,
     Ledger,
@@ -182,7 +184,9 @@ def _build_and_publish(
 ) -> int:
     """dbt build, then record the build and publish. Returns the number of models built."""
     fingerprint = project_fingerprint()
+    kill_after("build")
     result = run_dbt("build", paths, *BUILD_EXCLUDE, quiet=quiet)
+    kill_point("build:done")
     con = open_work_db(paths)
     try:
         if not result.success:
@@ -199,6 +203,7 @@ def _build_and_publish(
         _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint)
     finally:
         con.close()
+    kill_point("publish:before")
     publish(paths.work_db, paths.warehouse, run_id)
     return result.models_built
 
@@ -216,9 +221,10 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
             con, ledger, paths.landing, paths.archive, progress=_progress_printer(not quiet)
         )
         parsed = parse_new_user_agents(con, run_id)
+        archived = archive_batches(con, ledger, paths.landing, paths.archive)
         fingerprint = project_fingerprint()
         needed, through = _needs_build(con, fingerprint)
-        ledger_changed = bool(stats.batches_discarded or stats.batches_retrying)
+        ledger_changed = bool(stats.batches_discarded or stats.batches_retrying or archived)
         if not needed:
             _finish_run(con, run_id, "succeeded", stats, 0, fingerprint, "nothing new")
     finally:
