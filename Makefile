@@ -11,7 +11,7 @@ DEMO_VISITORS ?= 3000
 export WEBFUNNEL_LANDING ?= $(CURDIR)/$(DATA)/landing
 export WEBFUNNEL_WAREHOUSE ?= $(CURDIR)/$(DATA)/warehouse.duckdb
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench bench-collect install clean
 
 # the venv is (re)installed when pyproject.toml changes
 $(VENV)/.installed: pyproject.toml
@@ -40,6 +40,9 @@ lint: install
 
 bench: install
 	$(PY) -m bench.pipeline_bench
+
+bench-collect: install
+	$(PY) bench/collect_bench.py
 
 clean:
 	rm -rf $(DATA) target logs

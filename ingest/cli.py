@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="print a short summary read from the marts")
     summary.add_argument("--warehouse", type=Path)
+
+    from ingest.collect.serve import add_collect_arguments, add_roll_arguments
+
+    add_collect_arguments(commands.add_parser("collect", help="run the HTTP collector"))
+    add_roll_arguments(
+        commands.add_parser("collect-roll", help="roll the collector's log into the landing zone")
+    )
     return parser
 
 
@@ -139,7 +146,25 @@ def _summary(args: argparse.Namespace) -> None:
     print_summary(paths.warehouse)
 
 
+def _collect(args: argparse.Namespace) -> None:
+    from ingest.collect.serve import run_collect
+
+    code = run_collect(args)
+    if code:
+        raise SystemExit(code)
+
+
+def _collect_roll(args: argparse.Namespace) -> None:
+    from ingest.collect.serve import run_roll
+
+    code = run_roll(args)
+    if code:
+        raise SystemExit(code)
+
+
 COMMANDS = {
+    "collect": _collect,
+    "collect-roll": _collect_roll,
     "generate": _generate,
     "run": _run,
     "backfill": _backfill,

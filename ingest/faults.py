@@ -17,7 +17,10 @@ def kill_after(point: str) -> None:
     """`WEBFUNNEL_KILL_AT=<point>:<seconds>`: SIGKILL that many seconds after reaching it."""
     value = os.environ.get("WEBFUNNEL_KILL_AT", "")
     if value.startswith(point + ":"):
-        delay = float(value.split(":")[-1])
+        try:
+            delay = float(value.split(":")[-1])
+        except ValueError:
+            return  # another kill point of the same stage
         timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL))
         timer.daemon = True
         timer.start()

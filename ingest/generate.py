@@ -362,7 +362,9 @@ class GenerateSummary:
 
 # --------------------------------------------------------------------------- small helpers
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# every 16-bit value -> its four hex digits, as the bytes of one uint32
+_HEX4 = _DIGITS[(np.arange(65536)[:, None] >> np.array([12, 8, 4, 0])) & 15].view(np.uint32)[:, 0]
 
 
 def _fixed_width_strings(chars: np.ndarray) -> pa.Array:
@@ -376,32 +378,56 @@ def _fixed_width_strings(chars: np.ndarray) -> pa.Array:
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data).cast(pa.string())
 
 
-def _hex(raw: np.ndarray) -> np.ndarray:
-    out = np.empty((raw.shape[0], raw.shape[1] * 2), dtype=np.uint8)
-    out[:, 0::2] = _HEX[raw >> 4]
-    out[:, 1::2] = _HEX[raw & 15]
-    return out
+def _random_hex(rng: np.random.Generator, n: int, digits: int) -> np.ndarray:
+    """(n, digits) uint8 matrix of random lower-case hex digits; digits is a multiple of 4."""
+    raw = np.frombuffer(rng.bytes(n * digits // 2), dtype=np.uint16).reshape(n, digits // 4)
+    return _HEX4[raw].view(np.uint8).reshape(n, digits)
 
 
 def _cookies(rng: np.random.Generator, n: int) -> pa.Array:
     """n random 16-hex-digit visitor ids."""
-    raw = np.frombuffer(rng.bytes(8 * n), dtype=np.uint8).reshape(n, 8)
-    return _fixed_width_strings(_hex(raw))
+    return _fixed_width_strings(_random_hex(rng, n, 16))
 
 
 def _event_ids(rng: np.random.Generator, n: int) -> pa.Array:
-    """n random version-4 UUIDs as strings (122 random bits: unique in practice)."""
-    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    h = _hex(raw)
-    out = np.full((n, 36), ord("-"), dtype=np.uint8)
-    out[:, 0:8] = h[:, 0:8]
-    out[:, 9:13] = h[:, 8:12]
-    out[:, 14:18] = h[:, 12:16]
-    out[:, 19:23] = h[:, 16:20]
-    out[:, 24:36] = h[:, 20:32]
-    return _fixed_width_strings(out)
+    """n random version-4 UUIDs as strings (118 random bits: unique in practice)."""
+    chars = _random_hex(rng, n, 36)
+    for col in (8, 13, 18, 23):
+        chars[:, col] = ord("-")
+    chars[:, 14] = ord("4")
+    chars[:, 19] = np.frombuffer(b"89ab", dtype=np.uint8)[chars[:, 19] & 3]
+    return _fixed_width_strings(chars)
+
+
+def _dictionary(
+    codes: np.ndarray, dictionary: pa.Array, null: np.ndarray | None = None
+) -> pa.DictionaryArray:
+    """A dictionary-encoded string column holding only the entries in use. The Parquet writer
+    then writes indices and a small dictionary page instead of hashing every string."""
+    valid = codes if null is None else codes[~null]
+    # compact in O(n): mark each code's last occurrence, number those, map every code
+    scratch = np.empty(len(dictionary), dtype=np.int32)
+    pos = np.arange(len(valid), dtype=np.int32)
+    scratch[valid] = pos
+    used = valid[scratch[valid] == pos]
+    scratch[used] = np.arange(len(used), dtype=np.int32)
+    if null is None:
+        indices = pa.array(scratch[codes], type=pa.int32())
+    else:
+        idx = np.zeros(len(codes), dtype=np.int32)
+        idx[~null] = scratch[valid]
+        indices = pa.array(idx, type=pa.int32(), mask=null)
+    return pa.DictionaryArray.from_arrays(indices, dictionary.take(pa.array(used)))
+
+
+def _dense(table: pa.Table) -> pa.Table:
+    """The table with dictionary columns decoded (before concatenating differing tables)."""
+    return pa.table(
+        {
+            name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+            for name, col in zip(table.column_names, table.columns, strict=True)
+        }
+    )
 
 
 def _choice(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
@@ -452,37 +478,35 @@ def _rhythm_times(rng: np.random.Generator, t0: int, days: int, n: int) -> np.nd
     return t0 + d * DAY + h * HOUR + _uniform_us(rng, 0, HOUR, n)
 
 
-def _messy_email(base: str, style: int, lead: int, trail: int) -> str:
-    """The address as somebody typed it: case and surrounding spaces vary."""
-    local, _, domain = base.partition("@")
-    if style == 1:
-        local = ".".join(part.capitalize() for part in local.split("."))
-    elif style == 2:
-        local = ".".join(part.capitalize() for part in local.split("."))
-        domain = domain.split(".")[0].capitalize() + "." + ".".join(domain.split(".")[1:]).upper()
-    elif style == 3:
-        local, domain = local.upper(), domain.upper()
-    elif style == 4:
-        local = local[:1].upper() + local[1:]
-    return " " * lead + local + "@" + domain + " " * trail
+_SPACES = pa.array(["", " ", "  "])
+EMAIL_STYLES = 4  # as is, Title.Case@Example.Com, Capitalised, UPPER
+
+
+def _messy_emails(
+    base: pa.Array, style: np.ndarray, lead: np.ndarray, trail: np.ndarray
+) -> pa.Array:
+    """Addresses as somebody typed them: case (`style`) and surrounding spaces vary. Distinct
+    styles always give distinct spellings of the same address."""
+    variants = [base, pc.utf8_title(base), pc.utf8_capitalize(base), pc.utf8_upper(base)]
+    typed = pc.choose(pa.array(style.astype(np.int8)), *variants)
+    return pc.binary_join_element_wise(
+        _SPACES.take(pa.array(lead)), typed, _SPACES.take(pa.array(trail)), ""
+    )
 
 
 def _email_variants(
-    rng: np.random.Generator, bases: list[str], n_spaced: float = 0.25
-) -> tuple[list[str], np.ndarray]:
-    """One messy spelling per base address, and the style used (to pick a different one)."""
-    n = len(bases)
-    style = rng.choice(5, size=n, p=[0.45, 0.2, 0.1, 0.1, 0.15])
-    spaced = rng.random(n) < n_spaced
-    lead = np.where(spaced, rng.integers(0, 3, n), 0)
-    trail = np.where(spaced, rng.integers(0, 3, n), 0)
-    return [
-        _messy_email(b, int(s), int(a), int(z))
-        for b, s, a, z in zip(bases, style, lead, trail, strict=True)
-    ], style
+    rng: np.random.Generator, base: pa.Array, spaced: float
+) -> tuple[pa.Array, np.ndarray]:
+    """One messy spelling per address, and the style used (to pick a different one later)."""
+    n = len(base)
+    style = _choice(rng, np.array([0.5, 0.2, 0.2, 0.1]), n)
+    has_spaces = rng.random(n) < spaced
+    lead = np.where(has_spaces, rng.integers(0, 3, n), 0)
+    trail = np.where(has_spaces, rng.integers(0, 3, n), 0)
+    return _messy_emails(base, style, lead, trail), style
 
 
-def _base_emails(rng: np.random.Generator, n: int, domains: list[str]) -> list[str]:
+def _base_emails(rng: np.random.Generator, n: int, domains: list[str]) -> pa.Array:
     """n distinct lower-case addresses that look like people's."""
     first = rng.integers(0, len(_FIRST), n)
     last = rng.integers(0, len(_LAST), n)
@@ -506,7 +530,7 @@ def _base_emails(rng: np.random.Generator, n: int, domains: list[str]) -> list[s
             email = f"{local}{extra}@{domains[d]}"
         seen.add(email)
         out.append(email)
-    return out
+    return pa.array(out, pa.string())
 
 
 # --------------------------------------------------------------------------- writing files
@@ -521,7 +545,7 @@ class _Writer:
         self.out = out
         self.files = 0
         self._folders: set[Path] = set()
-        self._pool = ThreadPoolExecutor(max_workers=threads)
+        self._pool = ThreadPoolExecutor(max_workers=threads) if threads else None
         self._pending: deque[Future] = deque()
         self._max_pending = max_pending
 
@@ -533,7 +557,8 @@ class _Writer:
             while self._pending:
                 self._pending.popleft().result()
         finally:
-            self._pool.shutdown(wait=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
     def folder(self, source: str, t_us: int) -> Path:
         dt = datetime.fromtimestamp(t_us // HOUR * HOUR / SECOND, tz=UTC)
@@ -551,15 +576,29 @@ class _Writer:
 
     def _submit(self, fn: Callable[..., object], *args: object) -> None:
         self.files += 1
+        if self._pool is None:
+            fn(*args)
+            return
         self._pending.append(self._pool.submit(fn, *args))
         while len(self._pending) > self._max_pending:
             self._pending.popleft().result()
 
 
 def _write_parquet(path: Path, table: pa.Table) -> None:
-    # encoding in memory and writing once is much faster than many small writes to the file
+    # Settings chosen for speed: no dictionary or compression attempts on random event ids,
+    # statistics only on timestamps. No Arrow schema is stored, so dictionary-encoded columns
+    # read back as plain strings; timestamps keep their UTC flag in the Parquet type itself.
+    names = table.column_names
     buf = pa.BufferOutputStream()
-    pq.write_table(table, buf, compression="snappy")
+    pq.write_table(
+        table,
+        buf,
+        compression={c: "none" if c == "event_id" else "snappy" for c in names},
+        use_dictionary=[c for c in names if c not in ("event_id", "created_at")],
+        write_statistics=[c for c in names if pa.types.is_timestamp(table.schema.field(c).type)],
+        store_schema=False,
+    )
+    # encoding in memory and writing once is much faster than many small writes to the file
     path.write_bytes(buf.getvalue())
 
 
@@ -579,7 +618,7 @@ class _Plan:
     t0: int
     t1: int
     cookies: pa.Array  # per visitor
-    ua: pa.Array  # per visitor: index into user_agents, null = no header
+    ua: np.ndarray  # per visitor: index into user_agents, -1 = no header
     user_agents: pa.Array
     url_dict: pa.Array  # every (host, path, query) URL the site can serve
     ref_dict: pa.Array  # url_dict followed by the external referrers
@@ -610,7 +649,7 @@ def _visit_durations(rng: np.random.Generator, npages: np.ndarray, pace_s: float
 
 def _pages_per_visit(rng: np.random.Generator, n: int) -> np.ndarray:
     """About 35 % bounces; the rest read a handful of pages."""
-    more = 1 + rng.geometric(0.2, n)
+    more = 1 + rng.geometric(0.18, n)
     return np.where(rng.random(n) < 0.35, 1, np.minimum(more, 30)).astype(np.int32)
 
 
@@ -619,14 +658,13 @@ def _return_gaps(rng: np.random.Generator, n: int) -> np.ndarray:
     within 30 minutes (the same session by the 30-minute rule), some within hours, most days
     later at about the same time of day."""
     kind = _choice(rng, np.array([0.12, 0.13, 0.25, 0.5]), n)
-    gap = np.select(
-        [kind == 0, kind == 1, kind == 2],
-        [
-            _uniform_us(rng, 1 * MINUTE, 29 * MINUTE, n),
-            _uniform_us(rng, 31 * MINUTE, 3 * HOUR, n),
-            _uniform_us(rng, 3 * HOUR, 20 * HOUR, n),
-        ],
-        rng.integers(1, 7, n) * DAY + (rng.normal(0, 2, n) * HOUR).astype(np.int64),
+    low = np.array([1 * MINUTE, 31 * MINUTE, 3 * HOUR, 0])[kind]
+    high = np.array([29 * MINUTE, 3 * HOUR, 20 * HOUR, 0])[kind]
+    gap = low + (rng.random(n) * (high - low)).astype(np.int64)
+    days = kind == 3
+    n_days = int(days.sum())
+    gap[days] = rng.integers(1, 7, n_days) * DAY + (rng.normal(0, 2, n_days) * HOUR).astype(
+        np.int64
     )
     return np.maximum(gap, MINUTE)
 
@@ -667,7 +705,9 @@ def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
 
     def landing(n: int, returning: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Landing URL and referrer codes of n visits."""
-        ch = np.where(returning, _choice(rng, ch_w[1], n), _choice(rng, ch_w[0], n))
+        ch = np.empty(n, dtype=np.int64)
+        ch[returning] = _choice(rng, ch_w[1], int(returning.sum()))
+        ch[~returning] = _choice(rng, ch_w[0], int((~returning).sum()))
         host = (rng.random(n) < 0.03).astype(np.int32)  # a few visits on the apex host
         path = _choice(rng, _LAND_W, n)
         land = url_code(host, path, ch_q[ch])
@@ -679,9 +719,9 @@ def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
     first = _rhythm_times(rng, t0, days, V)
     u = rng.random(V)
     nvis = np.where(
-        u < 0.4,
+        u < 0.35,
         1,
-        np.where(u < 0.75, 2 + rng.poisson(1.5, V), 4 + rng.geometric(0.07, V)),
+        np.where(u < 0.65, 2 + rng.poisson(1.5, V), 4 + rng.geometric(0.06, V)),
     )
     nvis = np.minimum(nvis, 60).astype(np.int64)
     S = int(nvis.sum())
@@ -700,14 +740,15 @@ def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
     kind = np.zeros(S, dtype=np.int8)
 
     # ---- signups: a share of visitors submit the form at the end of one of their visits
-    eligible = np.flatnonzero(start < t1 - 3 * HOUR)
-    key = rng.random(len(eligible))
-    order = np.lexsort((key, visitor[eligible]))
-    ev_sorted = eligible[order]
-    last_of_visitor = np.r_[visitor[ev_sorted][1:] != visitor[ev_sorted][:-1], True]
-    one_visit_each = ev_sorted[last_of_visitor]  # one random eligible visit per visitor
-    n_persons = min(len(one_visit_each), max(1, round(SIGNUP_RATE * V)))
-    sig_sess = np.sort(rng.choice(one_visit_each, size=n_persons, replace=False))
+    # A visitor's visits are in time order, so the eligible ones (leaving time for the signup
+    # before the period ends) are a prefix of its visits.
+    first_visit = np.flatnonzero(np.r_[True, visitor[1:] != visitor[:-1]])
+    eligible = np.bincount(visitor[start < t1 - 3 * HOUR], minlength=V)
+    candidates = np.flatnonzero(eligible[visitor[first_visit]] > 0)
+    n_persons = min(len(candidates), max(1, round(SIGNUP_RATE * V)))
+    chosen = np.sort(rng.choice(candidates, size=n_persons, replace=False))
+    pick = (rng.random(n_persons) * eligible[visitor[first_visit[chosen]]]).astype(np.int64)
+    sig_sess = first_visit[chosen] + pick
     kind[sig_sess] = _KIND_SIGNUP
     bump = npages[sig_sess] < 2
     npages[sig_sess[bump]] = 2
@@ -817,7 +858,7 @@ def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
         t0=t0,
         t1=t1,
         cookies=cookies,
-        ua=pa.array(ua, type=pa.int32(), mask=ua_null),
+        ua=np.where(ua_null, -1, ua).astype(np.int32),
         user_agents=user_agents,
         url_dict=url_dict,
         ref_dict=ref_dict,
@@ -906,19 +947,21 @@ def _pings_table(
     rng: np.random.Generator, plan: _Plan, p: dict[str, np.ndarray], tz_aware: bool
 ) -> pa.Table:
     n = len(p["t"])
-    visitor = pa.array(p["visitor"], type=pa.int32())
-    ref = p["ref"]
+    ua = plan.ua[p["visitor"]]
     return pa.table(
         {
             "event_id": _event_ids(rng, n),
             "created_at": _ts(p["t"], tz_aware),
-            "cookie": plan.cookies.take(visitor),
-            "url": plan.url_dict.take(pa.array(p["url"], type=pa.int32())),
-            "referrer": plan.ref_dict.take(pa.array(ref, type=pa.int32(), mask=ref < 0)),
-            "user_agent": plan.user_agents.take(plan.ua.take(visitor)),
-            "collector_version": pa.repeat(pa.scalar("2.4.1", pa.string()), n),
+            "cookie": _dictionary(p["visitor"], plan.cookies),
+            "url": _dictionary(p["url"], plan.url_dict),
+            "referrer": _dictionary(p["ref"], plan.ref_dict, p["ref"] < 0),
+            "user_agent": _dictionary(ua, plan.user_agents, ua < 0),
+            "collector_version": _dictionary(np.zeros(n, np.int32), _COLLECTOR_VERSION),
         }
     )
+
+
+_COLLECTOR_VERSION = pa.array(["2.4.1"])
 
 
 def _bad_rows(rng: np.random.Generator, template: pa.Table, changes: list[dict]) -> pa.Table:
@@ -958,32 +1001,32 @@ def _write_hour_pings(
     hour_start: int,
     roles: set[str],
 ) -> None:
-    """Write one hour of pings as one or two collector files, plus this hour's imperfections."""
+    """Write one hour of pings as the files of one or two collector nodes, plus the
+    imperfections this hour was picked for (`roles`)."""
     tz_aware = _is_tz_aware_hour(hour_start)
-    table = _pings_table(rng, plan, p, tz_aware)
-    n = table.num_rows
+    n = len(p["t"])
     counts.pings += n
-    main = table
+    # which file each row goes to: 0 and 1 are the two collector nodes, 2 the late file
+    dest = (rng.random(n) < 0.5).astype(np.int8) if n >= 2000 else np.zeros(n, np.int8)
     if "late" in roles:
-        held = np.zeros(n, dtype=bool)
-        held[rng.choice(n, size=max(1, n // 50), replace=False)] = True
-        w.parquet("pings", hour_start, "late-0001.parquet", table.filter(pa.array(held)))
-        main = table.filter(pa.array(~held))
-    parts = [main]
-    if main.num_rows >= 2000:  # two collector nodes flush their own files
-        node = pa.array(rng.random(main.num_rows) < 0.5)
-        parts = [main.filter(node), main.filter(pc.invert(node))]
+        dest[rng.choice(n, size=max(1, n // 50), replace=False)] = 2
+    tables = {
+        int(d): _pings_table(rng, plan, _take(p, np.flatnonzero(dest == d)), tz_aware)
+        for d in np.unique(dest)
+    }
+    first = tables[min(tables)]
     if "late" in roles:
+        w.parquet("pings", hour_start, "late-0001.parquet", tables.pop(2))
         spoil = [{"event_id": ""}, {"event_id": None}, {"cookie": ""}, {"cookie": None}]
-        bad = _bad_rows(rng, table, spoil + _spoil_created_at(hour_start))
-        parts[0] = pa.concat_tables([parts[0], bad])
+        bad = _bad_rows(rng, _dense(first), spoil + _spoil_created_at(hour_start))
+        tables[0] = pa.concat_tables([_dense(tables[0]), bad]) if 0 in tables else bad
         counts.bad_rows += bad.num_rows
-    for i, part in enumerate(parts):
-        w.parquet("pings", hour_start, f"part-{i}.parquet", part)
+    for d, table in sorted(tables.items()):
+        w.parquet("pings", hour_start, f"part-{d}.parquet", table)
     for role in sorted(r for r in roles if r.startswith("redelivery")):
-        k = max(1, min(500, n // 20))
-        rows = np.sort(rng.choice(n, size=k, replace=False))
-        w.parquet("pings", hour_start, f"{role}.parquet", table.take(pa.array(rows)))
+        k = max(1, min(500, first.num_rows // 20))
+        rows = np.sort(rng.choice(first.num_rows, size=k, replace=False))
+        w.parquet("pings", hour_start, f"{role}.parquet", first.take(pa.array(rows)))
         counts.duplicate_rows += k
     if "broken" in roles:
         w.raw(
@@ -1012,7 +1055,7 @@ def _write_pings(
         cur = _expand(rng, plan, int(day_lo[d]), int(day_lo[d + 1]))
         if carry is not None:
             cur = {k: np.concatenate([carry[k], v]) for k, v in cur.items()}
-        cur = _take(cur, np.argsort(cur["t"], kind="stable"))
+        cur = _take(cur, np.argsort(cur["t"]))
         split = int(np.searchsorted(cur["t"], day_start + DAY))
         carry = {k: v[split:] for k, v in cur.items()}
         cur = {k: v[:split] for k, v in cur.items()}
@@ -1093,8 +1136,8 @@ def _hourly_files(
 class _People:
     """Who signed up, with what address, and when (first signup)."""
 
-    base: list[str]  # normalised address per person
-    typed: list[str]  # as typed at the first signup
+    base: pa.Array  # normalised address per person
+    typed: pa.Array  # as typed at the first signup
     first_signup: np.ndarray  # int64 us per person
     cookie_visitor: np.ndarray  # the first signup's visitor per person
 
@@ -1105,17 +1148,15 @@ def _write_signups(rng: np.random.Generator, plan: _Plan, w: _Writer, counts: _C
     t = _in_same_hour(plan.event_time[slots], _uniform_us(rng, 2 * SECOND, 40 * SECOND, len(slots)))
     person = plan.event_person[slots]
     base = _base_emails(rng, n_persons, _DOMAINS)
-    typed, style = _email_variants(rng, base)
-    # a second signup by the same person is typed differently
-    emails = []
-    for slot, p in zip(slots, person, strict=True):
-        if slot < n_persons:
-            emails.append(typed[p])
-            continue
-        other = _messy_email(base[p], int((style[p] + rng.integers(1, 5)) % 5), 0, 0)
-        if other.strip() == typed[p].strip():
-            other = base[p].upper() if typed[p].strip() != base[p].upper() else base[p]
-        emails.append(other)
+    typed, style = _email_variants(rng, base, spaced=0.25)
+    # a second signup by the same person is typed in another style (and trimmed)
+    again_style = (style + rng.integers(1, EMAIL_STYLES, n_persons)) % EMAIL_STYLES
+    zeros = np.zeros(n_persons, dtype=np.int64)
+    again = _messy_emails(base, again_style, zeros, zeros)
+    person_idx = pa.array(person)
+    emails = pc.if_else(
+        pa.array(slots >= n_persons), again.take(person_idx), typed.take(person_idx)
+    )
     first_signup = np.full(n_persons, -1, dtype=np.int64)
     first_signup[person[slots < n_persons]] = t[slots < n_persons]
     channel = _choice(rng, _FORM_CHANNEL_W, len(slots))
@@ -1123,9 +1164,10 @@ def _write_signups(rng: np.random.Generator, plan: _Plan, w: _Writer, counts: _C
     t, visitor, emails, channel = (
         t[order],
         plan.event_visitor[slots][order],
-        [emails[i] for i in order],
+        emails.take(pa.array(order)),
         channel[order],
     )
+    form_channels = pa.array(_FORM_CHANNELS, pa.string())
 
     def make(idx: np.ndarray, tz_aware: bool, fake: bool = False) -> pa.Table:
         if fake:
@@ -1144,11 +1186,9 @@ def _write_signups(rng: np.random.Generator, plan: _Plan, w: _Writer, counts: _C
                 "event_id": _event_ids(rng, len(idx)),
                 "created_at": _ts(t[idx], tz_aware),
                 "cookie": plan.cookies.take(pa.array(visitor[idx])),
-                "email": pa.array([emails[i] for i in idx], pa.string()),
-                "referring_channel": pa.array(
-                    [_FORM_CHANNELS[c] for c in channel[idx]], pa.string()
-                ),
-                "form_id": pa.array(["signup-v3"] * len(idx), pa.string()),
+                "email": emails.take(pa.array(idx)),
+                "referring_channel": form_channels.take(pa.array(channel[idx])),
+                "form_id": pa.repeat(pa.scalar("signup-v3"), len(idx)),
             }
         )
 
@@ -1236,14 +1276,19 @@ def _write_crm(
     order = np.lexsort((t, k))
     contact, t, k = contact[order], t[order], k[order]
 
-    bases = people.base + leads
-    crm_typed, _ = _email_variants(rng, bases, n_spaced=0.15)
-    respell = rng.random(len(contact)) < 0.2
-    styles = rng.integers(0, 5, len(contact))
-    emails = [
-        _messy_email(bases[c], int(st), 0, 1) if r else crm_typed[c]
-        for c, r, st in zip(contact, respell, styles, strict=True)
-    ]
+    bases = pa.concat_arrays([people.base, leads])
+    crm_typed, _ = _email_variants(rng, bases, spaced=0.15)
+    # now and then the row holds another spelling (edited by hand, imported twice, ...)
+    n_rows = len(contact)
+    respelt = _messy_emails(
+        bases.take(pa.array(contact)),
+        rng.integers(0, EMAIL_STYLES, n_rows),
+        np.zeros(n_rows, np.int64),
+        np.ones(n_rows, np.int64),
+    )
+    emails = pc.if_else(
+        pa.array(rng.random(n_rows) < 0.2), respelt, crm_typed.take(pa.array(contact))
+    )
     d_at = np.where((demo[contact] <= t) & ~(fix[contact] <= t), demo[contact], -1)
     tr_at = np.where(trial[contact] <= t, trial[contact], -1)
     cu_at = np.where(customer[contact] <= t, customer[contact], -1)
@@ -1257,7 +1302,7 @@ def _write_crm(
         tz_aware = export_k % 4 == 2
         table = pa.table(
             {
-                "email": pa.array(emails[lo:hi], pa.string()),
+                "email": emails.slice(lo, hi - lo),
                 "demo_at": _ts(d_at[lo:hi], tz_aware, d_at[lo:hi] < 0),
                 "trial_at": _ts(tr_at[lo:hi], tz_aware, tr_at[lo:hi] < 0),
                 "customer_at": _ts(cu_at[lo:hi], tz_aware, cu_at[lo:hi] < 0),
@@ -1295,7 +1340,10 @@ def _write_accounts(
     P = len(people.base)
     has_account = people.first_signup >= 0
     rank = np.argsort(np.argsort(np.where(has_account, people.first_signup, INF), kind="stable"))
-    account_ids = np.array([f"acc_{r + 1:06d}" for r in rank], dtype=object)
+    width = max(6, len(str(P)))
+    digits = (rank[:, None] + 1) // 10 ** np.arange(width - 1, -1, -1) % 10
+    prefix = np.broadcast_to(np.frombuffer(b"acc_", dtype=np.uint8), (P, 4))
+    account_ids = _fixed_width_strings(np.hstack([prefix, (digits + 48).astype(np.uint8)]))
 
     persons = np.flatnonzero(has_account)
     ch_p = [persons]
@@ -1348,7 +1396,7 @@ def _write_accounts(
     person, t, is_login, visitor, plan_code = (
         a[order] for a in (person, t, is_login, visitor, plan_code)
     )
-    emails = np.array([e.strip() for e in people.typed], dtype=object)
+    emails = pc.utf8_trim_whitespace(people.typed)
     plans = np.array(PLANS, dtype=object)
 
     def make(idx: np.ndarray, tz_aware: bool, fake: bool = False) -> pa.Table:
@@ -1370,13 +1418,13 @@ def _write_accounts(
                 "event_id": _event_ids(rng, len(idx)),
                 "created_at": _ts(t[idx], tz_aware),
                 "cookie": plan.cookies.take(pa.array(visitor[idx])),
-                "account_id": pa.array(account_ids[person[idx]], pa.string()),
-                "email": pa.array(emails[person[idx]], pa.string()),
+                "account_id": account_ids.take(pa.array(person[idx])),
+                "email": emails.take(pa.array(person[idx])),
                 "event_type": pa.array(
                     np.where(is_login[idx], "login", "plan_change").astype(object), pa.string()
                 ),
                 "plan": pa.array(plans[plan_code[idx]], pa.string()),
-                "app_version": pa.array(["web-5.12.0"] * len(idx), pa.string()),
+                "app_version": pa.repeat(pa.scalar("web-5.12.0"), len(idx)),
             }
         )
 

@@ -30,6 +30,7 @@ from ingest.ledger import (
     utcnow,
 )
 from ingest.sources import SOURCES, STRING, TIMESTAMP, Source
+from ingest.useragents import parse_new_user_agents
 
 # a file whose Parquet footer is missing is taken as "still being written" for this long
 SETTLE_SECONDS = float(os.environ.get("WEBFUNNEL_SETTLE_SECONDS", "60"))
@@ -256,6 +257,8 @@ def load_batch(
             """,
             [batch.batch_id, batch.source, batch.path, now, run_id, str(file_path)],
         )
+    if source.name == "pings":
+        parse_new_user_agents(con, "_batch_rows")
     con.execute("drop table if exists _batch_rows")
     return loaded, quarantined
 

@@ -78,6 +78,15 @@ QUARANTINE_COLUMNS = (
 USER_AGENT_COLUMNS = ("user_agent", "device_class", "browser", "os", "parsed_at")
 
 # PostgreSQL before 16 wants an alias on a subquery in FROM; otherwise ledger.BATCHES_VIEW_SQL
+BUILD_STATE_SQL = """
+create table if not exists ops.build_state (
+    built_at timestamp not null,
+    built_through_transition_id bigint not null,
+    project_fingerprint varchar not null,
+    run_id varchar not null
+)
+"""
+
 PG_BATCHES_VIEW_SQL = """
 create or replace view ops.batches as
 select
@@ -160,6 +169,7 @@ def ensure_schema(pg: PgConnection) -> None:
     """The ``ops`` ledger tables and the ``raw`` tables, as the DuckDB loader creates them."""
     pg.execute(SCHEMA_SQL)
     pg.execute(PG_BATCHES_VIEW_SQL)
+    pg.execute(BUILD_STATE_SQL)
     ensure_raw_schema(pg)  # type: ignore[arg-type]
 
 
@@ -418,6 +428,49 @@ def _progress_printer(enabled: bool) -> Callable[[int, int, Batch], None]:
     return report
 
 
+def _needs_build(pg: PgConnection, fingerprint: str) -> tuple[bool, int]:
+    """Whether the models are behind the loaded data or the logic (as ``pipeline`` decides)."""
+    latest = pg.execute(
+        "select coalesce(max(transition_id), 0) from ops.batch_state_transitions "
+        "where state = 'succeeded'"
+    ).fetchone()[0]
+    state = pg.execute(
+        "select built_through_transition_id, project_fingerprint from ops.build_state "
+        "order by built_at desc limit 1"
+    ).fetchone()
+    marts_exist = pg.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'visitors'"
+    ).fetchone()[0]
+    if state is None or not marts_exist:
+        return True, latest
+    return latest > state[0] or state[1] != fingerprint, latest
+
+
+def build_if_needed(target: str, run_id: str, force: bool = False, quiet: bool = True) -> bool:
+    """``dbt build`` when new batches loaded or the models changed; records the build."""
+    from ingest.pipeline import project_fingerprint
+
+    fingerprint = project_fingerprint()
+    pg = PgConnection.connect()
+    try:
+        needed, through = _needs_build(pg, fingerprint)
+    finally:
+        pg.close()
+    if not (needed or force):
+        return False
+    dbt_build(target, "--exclude", "test_type:unit", quiet=quiet)
+    pg = PgConnection.connect()
+    try:
+        pg.execute(
+            "insert into ops.build_state values (?, ?, ?, ?)",
+            [utcnow(), through, fingerprint, run_id],
+        )
+    finally:
+        pg.close()
+    return True
+
+
 def run(
     landing: Path,
     archive: Path | None = None,
@@ -438,7 +491,7 @@ def run(
     finally:
         pg.close()
     if build:
-        dbt_build(target, "--exclude", "test_type:unit", quiet=quiet)
+        build_if_needed(target, run_id, quiet=quiet)
     return stats
 
 
@@ -495,7 +548,7 @@ def backfill(
     finally:
         pg.close()
     if build:
-        dbt_build(target, "--exclude", "test_type:unit", quiet=quiet)
+        build_if_needed(target, run_id, force=True, quiet=quiet)
     return stats
 
 

@@ -26,7 +26,6 @@ from ingest.ledger import (
 from ingest.load import LoadStats, ensure_raw_schema, load_landed, process_batch
 from ingest.publish import publish
 from ingest.sources import SOURCES
-from ingest.useragents import parse_new_user_agents
 
 # what dbt builds in the hourly run; unit tests run in `make test`, not every hour
 BUILD_EXCLUDE = ("--exclude", "test_type:unit")
@@ -214,13 +213,16 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
     _check_landing(paths)
     run_id = _new_run_id()
     con = open_work_db(paths)
+    run_started = utcnow()
     try:
-        _record_run(con, run_id, "run", utcnow())
+        _record_run(con, run_id, "run", run_started)
         ledger = Ledger(con, run_id)
         stats = load_landed(
             con, ledger, paths.landing, paths.archive, progress=_progress_printer(not quiet)
         )
-        parsed = parse_new_user_agents(con, run_id)
+        parsed = con.execute(
+            "select count(*) from raw.user_agents where parsed_at >= ?", [run_started]
+        ).fetchone()[0]
         archived = archive_batches(con, ledger, paths.landing, paths.archive)
         fingerprint = project_fingerprint()
         needed, through = _needs_build(con, fingerprint)

@@ -46,7 +46,7 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
         "trial_at",
         "customer_at",
     ),
-    "pageviews": ("event_id", "referrer_host"),
+    "pageviews": ("event_id", "url_host", "referrer_host"),
     "sessions": ("session_id", "landing_url", "pageviews"),
     "funnel_daily": (
         "cohort_date",
@@ -1074,6 +1074,9 @@ def _pages_section(marts: _Marts) -> str:
         """
         select referrer_host, count(*) from marts.pageviews
         where coalesce(trim(referrer_host), '') <> ''
+            -- internal navigation is not a referral (the contract's rule 3)
+            and regexp_replace(lower(referrer_host), '^www[.]', '')
+                <> regexp_replace(lower(coalesce(url_host, '')), '^www[.]', '')
         group by referrer_host
         """,
     ):
@@ -1092,7 +1095,7 @@ def _pages_section(marts: _Marts) -> str:
         total_referred = sum(v[0] for v in referred.values())
         referrers_html = _table(
             "table-referrers",
-            ["Referrer host", "Pageviews", "Share", "First-touch visitors"],
+            ["Referrer host", "Pageviews", "Share", "First touches"],
             (
                 _td_text(host, "url")
                 + _td_num(pageviews)
@@ -1108,8 +1111,8 @@ def _pages_section(marts: _Marts) -> str:
         '<div class="grid2 wide-left"><div><h3>Top landing pages</h3>'
         '<p class="sub">Sessions by their first page (<code>marts.sessions</code>).</p>'
         f"{landing_html}</div><div><h3>Top referrers</h3>"
-        '<p class="sub">Pageviews referred by each external host '
-        "(<code>marts.pageviews</code>), and visitors whose first touch it was "
+        '<p class="sub">Pageviews referred by each external host (internal navigation '
+        "left out; <code>marts.pageviews</code>), and visitors whose first touch it was "
         f"(<code>marts.visitors</code>).</p>{referrers_html}</div></div></section>"
     )
 

@@ -78,27 +78,27 @@ def classify(user_agent: str | None) -> tuple[str, str | None, str | None]:
     return "other", browser, os_family
 
 
-def parse_new_user_agents(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
-    """Parse the user agents first seen in this run's pings; returns how many were new."""
+def parse_new_user_agents(con: duckdb.DuckDBPyConnection, batch_table: str) -> int:
+    """Parse the user agents of a batch being loaded that are not known yet.
+
+    Runs inside the batch's transaction, so a batch is never loaded without its user agents.
+    Returns how many were new.
+    """
     new = con.execute(
-        """
-        select distinct trim(pings.user_agent)
-        from raw.pings as pings
-        where pings._run_id = ?
-            and pings.user_agent is not null
-            and trim(pings.user_agent) <> ''
+        f"""
+        select distinct trim(rows.user_agent)
+        from {batch_table} as rows
+        where rows._reason is null
+            and rows.user_agent is not null
+            and trim(rows.user_agent) <> ''
             and not exists (
                 select 1 from raw.user_agents as known
-                where known.user_agent = trim(pings.user_agent)
+                where known.user_agent = trim(rows.user_agent)
             )
-        """,
-        [run_id],
+        """
     ).fetchall()
-    rows = []
     now = utcnow()
-    for (user_agent,) in new:
-        device_class, browser, os_family = classify(user_agent)
-        rows.append((user_agent, device_class, browser, os_family, now))
+    rows = [(user_agent, *classify(user_agent), now) for (user_agent,) in new]
     if rows:
         con.executemany("insert into raw.user_agents values (?, ?, ?, ?, ?)", rows)
     return len(rows)

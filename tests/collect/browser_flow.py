@@ -17,9 +17,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from collect_support import CollectorProcess
 
 from ingest.collect.roll import roll
+from tests.collect.collect_support import CollectorProcess
 
 CHROMIUM_FLAGS = [
     "--headless",

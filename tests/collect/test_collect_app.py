@@ -11,10 +11,10 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from collect_support import landed_files, read_landing
 from starlette.testclient import TestClient
 
 from ingest.collect import CollectorConfig, Limits, create_app
+from tests.collect.collect_support import landed_files, read_landing
 
 SITE = "https://www.example.com"
 UA = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"

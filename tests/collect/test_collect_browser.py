@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from browser_flow import visit_with_browser
-from collect_support import read_landing
+from tests.collect.browser_flow import visit_with_browser
+from tests.collect.collect_support import read_landing
 
 
 def test_headless_chromium_visit_lands_pageviews_and_signup(tmp_path):

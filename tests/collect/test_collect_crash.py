@@ -6,10 +6,9 @@ import asyncio
 import json
 from collections import Counter
 
-from collect_support import CollectorProcess, read_landing
-
 from ingest.collect.loadgen import post, run_load
 from ingest.collect.roll import roll
+from tests.collect.collect_support import CollectorProcess, read_landing
 
 SITE = "https://www.example.com"
 
@@ -84,3 +83,28 @@ def test_sigkill_under_load_loses_and_duplicates_nothing(tmp_path):
     assert counts.keys() <= sent  # unacknowledged ones may or may not have made it
     for r in rows:  # each in the partition of its own receive time
         assert (r["_date"], r["_hour"]) == (f"{r['created_at']:%Y-%m-%d}", f"{r['created_at']:%H}")
+
+
+def test_several_workers_share_the_port_and_each_keeps_its_own_log(tmp_path):
+    landing, wal_dir = tmp_path / "landing", tmp_path / "wal"
+    collector = CollectorProcess(
+        landing, wal_dir, [SITE], None, "--workers", "2", "--instance", "edge1"
+    ).start()
+    try:
+        body = [{"type": "pageview", "event_id": "", "url": f"{SITE}/w", "referrer": ""}]
+
+        def make_request(n: int) -> bytes:
+            body[0]["event_id"] = f"w{n}"
+            return post("/collect", json.dumps(body).encode(), {"Origin": SITE})
+
+        result = asyncio.run(
+            run_load("127.0.0.1", collector.port, make_request, connections=16, total=400,
+                     duration=20)
+        )  # fmt: skip
+        assert result.ok == 400
+    finally:
+        assert collector.stop() in (0, -15)
+    assert sorted(p.name for p in wal_dir.iterdir() if p.is_dir()) == ["w0", "w1"]
+    rows = read_landing(landing, "pings")
+    assert sorted(r["event_id"] for r in rows) == sorted(f"w{n}" for n in range(400))
+    assert {r["_file"].rsplit("-", 1)[0] for r in rows} <= {"edge1-w0", "edge1-w1"}

@@ -7,7 +7,6 @@ import shutil
 from datetime import UTC, datetime
 
 import pytest
-from collect_support import landed_files, read_landing
 
 from ingest.collect.events import encode_records
 from ingest.collect.roll import roll
@@ -19,6 +18,7 @@ from ingest.collect.wal import (
     read_checkpoint,
     read_segment,
 )
+from tests.collect.collect_support import landed_files, read_landing
 
 
 def us(ts: str) -> int:
