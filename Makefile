@@ -11,7 +11,7 @@ DEMO_VISITORS ?= 3000
 export WEBFUNNEL_LANDING ?= $(CURDIR)/$(DATA)/landing
 export WEBFUNNEL_WAREHOUSE ?= $(CURDIR)/$(DATA)/warehouse.duckdb
 
-.PHONY: demo test lint bench bench-collect install clean
+.PHONY: demo test lint bench bench-collect airflow install clean
 
 # the venv is (re)installed when pyproject.toml changes
 $(VENV)/.installed: pyproject.toml
@@ -40,6 +40,14 @@ lint: install
 
 bench: install
 	$(PY) -m bench.pipeline_bench
+
+AIRFLOW_HOME ?= $(CURDIR)/$(DATA)/airflow
+# a local Airflow (standalone: scheduler, API server, SQLite) with the project's DAGs
+airflow: install
+	mkdir -p $(AIRFLOW_HOME) $(DATA)/crm-drop
+	AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False WEBFUNNEL_CRM_DROP=$(CURDIR)/$(DATA)/crm-drop \
+	$(BIN)/airflow standalone
 
 bench-collect: install
 	$(PY) bench/collect_bench.py

@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, type=Path)
     report.add_argument("--warehouse", type=Path)
 
+    import_crm = commands.add_parser(
+        "import-crm", help="convert a CRM CSV export into a landing crm partition"
+    )
+    import_crm.add_argument("file", type=Path)
+    import_crm.add_argument("--landing", type=Path)
+    import_crm.add_argument(
+        "--received-at", type=_timestamp, help="the partition hour (default: the file's mtime)"
+    )
+
     summary = commands.add_parser("summary", help="print a short summary read from the marts")
     summary.add_argument("--warehouse", type=Path)
 
@@ -111,10 +120,29 @@ def _generate(args: argparse.Namespace) -> None:
     )
 
 
+def _server_target() -> str | None:
+    """`WEBFUNNEL_TARGET=postgres|redshift` sends run/backfill to the server loader."""
+    target = os.environ.get("WEBFUNNEL_TARGET", "duckdb")
+    if target not in ("duckdb", "postgres", "redshift"):
+        raise WebfunnelError(f"unknown WEBFUNNEL_TARGET {target!r}: duckdb, postgres or redshift")
+    return None if target == "duckdb" else target
+
+
 def _run(args: argparse.Namespace) -> None:
     from ingest.pipeline import run
 
     paths = Paths.resolve(args.landing, args.warehouse)
+    target = _server_target()
+    if target is not None:
+        from ingest import pg_load
+
+        stats = pg_load.run(paths.landing, paths.archive, target=target, quiet=args.quiet)
+        print(
+            f"webfunnel run ({target}): {stats.batches_loaded} batches loaded "
+            f"({stats.rows_loaded:,} rows), {stats.batches_discarded} discarded, "
+            f"{stats.rows_quarantined:,} rows quarantined"
+        )
+        return
     summary = run(paths, quiet=args.quiet)
     print(f"webfunnel run: {summary.line()}")
     print(f"marts published to {paths.warehouse}")
@@ -162,6 +190,16 @@ def _collect_roll(args: argparse.Namespace) -> None:
         raise SystemExit(code)
 
 
+def _import_crm(args: argparse.Namespace) -> None:
+    from ingest.crm_import import import_export
+
+    paths = Paths.resolve(args.landing, None)
+    if not args.file.is_file():
+        raise WebfunnelError(f"no such file: {args.file}")
+    result = import_export(args.file, paths.landing, received_at=args.received_at)
+    print(f"webfunnel import-crm: {result.line()}")
+
+
 COMMANDS = {
     "collect": _collect,
     "collect-roll": _collect_roll,
@@ -170,6 +208,7 @@ COMMANDS = {
     "backfill": _backfill,
     "report": _report,
     "summary": _summary,
+    "import-crm": _import_crm,
 }
 
 

@@ -5,26 +5,44 @@ Why synthetic: the pipeline, its tests and its benchmark need realistic volume a
 mess without anybody's real data. Everything derives from `seed` through numpy Generators, so a
 seed gives the same rows on every machine; nothing reads the clock.
 
-How it stays fast (20+ million pings in seconds): the visit plan (visitors -> visits -> pages)
-is numpy arrays; pages are expanded one day at a time (bounded memory) and strings are built by
-Arrow `take` from small dictionaries (URLs, referrers, user agents) or straight from random bytes
-(event ids, cookies). Only the small sources (signups, CRM, accounts) touch Python strings.
+How it stays fast (about a million pings a second on two cores): the visit plan (visitors ->
+visits -> pages) is numpy arrays; pages are expanded one day at a time, so memory is bounded by a
+day of pings plus the plan; string columns are Arrow dictionary arrays over small dictionaries
+(URLs, referrers, user agents, the hour's cookies) and ids are spelled straight from random
+bytes; Parquet encoding runs on a small thread pool. Only the small sources (signups, CRM,
+accounts) use per-row Python, and little of it.
 
-The imperfections are deterministic and few, so the loader's tests can rely on them:
+Layout: ``<out>/<source>/date=YYYY-MM-DD/hour=HH/<name>.parquet``, the hour being the UTC hour
+the row was received (its `created_at`; for the CRM, the hour the export was written). Ordinary
+files are ``part-0.parquet`` (and ``part-1.parquet`` when an hour has 2,000+ pings: two
+collector nodes) and, for the CRM, ``export-YYYYMMDDTHHMMSS.parquet`` every six hours.
 
-- pings: in the busiest hour of the first day with pings, ``late-0001.parquet`` (rows of that
-  hour held back from ``part-*.parquet``) and 7 bad rows inside ``part-0.parquet``; in the
-  second busiest hour ``redelivery-0001.parquet`` (copies of rows of that hour); in the third
-  busiest hour ``broken-0001.parquet`` (text, not Parquet) and ``nocookie-0001.parquet`` (no
-  `cookie` column, 10 rows); in the busiest hour of the last day (if that is another day)
-  ``redelivery-0002.parquet``. Files written at 13:00-13:59 UTC carry tz-aware timestamps;
-  all pings files carry the extra column `collector_version`.
-- signups: 6 bad rows in the earliest hour's ``part-0.parquet``; ``redelivery-0001.parquet``
-  in the busiest hour; extra column `form_id`.
-- accounts: 5 bad rows in the earliest hour's ``part-0.parquet``; ``redelivery-0001.parquet``
-  in the busiest hour; extra column `app_version`.
-- crm: 2 bad rows (empty and null email) in the first export; ``redelivery-0001.parquet``
-  beside the largest export; the 12:00 exports use tz-aware timestamps.
+The imperfections are deterministic, so the loader's tests can rely on them:
+
+- pings, in the first day that has pings: its busiest hour holds ``late-0001.parquet`` (2 % of
+  that hour's pings, held back from its ``part-*`` files) and 7 bad rows at the end of its
+  ``part-0.parquet`` (event_id "" and null, cookie "" and null, created_at null, 90 minutes
+  before the hour, 65 minutes after its start); its second busiest hour holds
+  ``redelivery-0001.parquet`` (copies of 5 % of ``part-0``'s rows, at most 500); its third
+  busiest hour holds ``broken-0001.parquet`` (text, not Parquet) and ``nocookie-0001.parquet``
+  (up to 10 fresh pings without the `cookie` column). If there are several days, the busiest
+  hour of the last day holds ``redelivery-0002.parquet``. (Fewer busy hours: roles share one.)
+- signups: 6 bad rows at the end of the earliest hour's ``part-0.parquet`` (event_id "",
+  cookie "", email "" and null, created_at null and 90 minutes early); the busiest hour holds
+  ``redelivery-0001.parquet`` (a fifth of its rows, at most 50).
+- accounts: 5 bad rows likewise (event_id null, cookie "", email "", created_at null and 90
+  minutes early); ``redelivery-0001.parquet`` likewise.
+- crm: 2 bad rows (email "" and null) at the end of the first export; the largest export has
+  ``redelivery-0001.parquet`` beside it (a quarter of its rows).
+- Files received at 13:00-13:59 UTC (pings, signups, accounts) and the 12:00 CRM exports carry
+  timestamp('us', tz='UTC'); all others timestamp('us'). Extra columns to ignore:
+  `collector_version` (pings), `form_id` (signups), `app_version` (accounts), `contact_id` (crm).
+- The first non-signed-up CRM contact books a demo at 02:00 on the first day and has it taken
+  back (demo_at null again) in the 12:00 export.
+
+Row counts in `GenerateSummary` are the distinct valid rows a loader should keep; bad rows,
+redelivered copies and the rows inside bad files are counted apart (bad_rows, duplicate_rows,
+bad_files). `files` counts every file written.
 """
 
 from __future__ import annotations
@@ -378,20 +396,28 @@ def _fixed_width_strings(chars: np.ndarray) -> pa.Array:
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data).cast(pa.string())
 
 
-def _random_hex(rng: np.random.Generator, n: int, digits: int) -> np.ndarray:
-    """(n, digits) uint8 matrix of random lower-case hex digits; digits is a multiple of 4."""
-    raw = np.frombuffer(rng.bytes(n * digits // 2), dtype=np.uint16).reshape(n, digits // 4)
-    return _HEX4[raw].view(np.uint8).reshape(n, digits)
+def _hex_digits(raw: bytes, n: int, digits: int) -> np.ndarray:
+    """(n, digits) uint8 matrix of lower-case hex digits spelling n * digits / 2 random bytes;
+    digits is a multiple of 4."""
+    words = np.frombuffer(raw, dtype=np.uint16).reshape(n, digits // 4)
+    return _HEX4[words].view(np.uint8).reshape(n, digits)
 
 
 def _cookies(rng: np.random.Generator, n: int) -> pa.Array:
     """n random 16-hex-digit visitor ids."""
-    return _fixed_width_strings(_random_hex(rng, n, 16))
+    return _fixed_width_strings(_hex_digits(rng.bytes(8 * n), n, 16))
+
+
+EVENT_ID_BYTES = 18  # random bytes drawn per event id
 
 
 def _event_ids(rng: np.random.Generator, n: int) -> pa.Array:
-    """n random version-4 UUIDs as strings (118 random bits: unique in practice)."""
-    chars = _random_hex(rng, n, 36)
+    return _event_ids_from(rng.bytes(EVENT_ID_BYTES * n), n)
+
+
+def _event_ids_from(raw: bytes, n: int) -> pa.Array:
+    """n version-4 UUIDs spelled from random bytes (118 random bits: unique in practice)."""
+    chars = _hex_digits(raw, n, 36)
     for col in (8, 13, 18, 23):
         chars[:, col] = ord("-")
     chars[:, 14] = ord("4")
@@ -460,7 +486,7 @@ def _ts_type(tz_aware: bool) -> pa.DataType:
 
 
 def _ts(values: np.ndarray, tz_aware: bool, mask: np.ndarray | None = None) -> pa.Array:
-    return pa.array(values.astype(np.int64), type=pa.int64(), mask=mask).cast(_ts_type(tz_aware))
+    return pa.array(values.astype(np.int64, copy=False), type=_ts_type(tz_aware), mask=mask)
 
 
 def _rhythm_times(rng: np.random.Generator, t0: int, days: int, n: int) -> np.ndarray:
@@ -471,7 +497,7 @@ def _rhythm_times(rng: np.random.Generator, t0: int, days: int, n: int) -> np.nd
     day_w = np.where(weekday >= 5, 0.7, 1.0) * (1.0 + 0.01 * np.arange(days))
     hours = np.arange(24)
     hour_w = (
-        0.25 + np.exp(-(((hours - 14.5) / 4.5) ** 2)) + 0.3 * np.exp(-(((hours - 20) / 3) ** 2))
+        0.12 + np.exp(-(((hours - 14.5) / 4.5) ** 2)) + 0.3 * np.exp(-(((hours - 20) / 3) ** 2))
     )
     d = _choice(rng, day_w, n)
     h = _choice(rng, hour_w, n)
@@ -574,8 +600,12 @@ class _Writer:
     def raw(self, source: str, t_us: int, name: str, data: bytes) -> None:
         self._submit(Path.write_bytes, self.folder(source, t_us) / name, data)
 
-    def _submit(self, fn: Callable[..., object], *args: object) -> None:
-        self.files += 1
+    def job(self, files: int, fn: Callable[..., object], *args: object) -> None:
+        """Run fn(*args), which writes `files` files, on the pool."""
+        self._submit(fn, *args, files=files)
+
+    def _submit(self, fn: Callable[..., object], *args: object, files: int = 1) -> None:
+        self.files += files
         if self._pool is None:
             fn(*args)
             return
@@ -723,7 +753,8 @@ def _plan(rng: np.random.Generator, t0: int, t1: int, n_visitors: int) -> _Plan:
         1,
         np.where(u < 0.65, 2 + rng.poisson(1.5, V), 4 + rng.geometric(0.06, V)),
     )
-    nvis = np.minimum(nvis, 60).astype(np.int64)
+    # visits that would start after the period are dropped anyway: don't plan most of them
+    nvis = np.minimum(nvis, np.minimum(60, 3 + 2 * ((t1 - first) // DAY))).astype(np.int64)
     S = int(nvis.sum())
     seg = _segment_starts(nvis)
     visitor = np.repeat(np.arange(V, dtype=np.int32), nvis)
@@ -944,13 +975,13 @@ class _Counts:
 
 
 def _pings_table(
-    rng: np.random.Generator, plan: _Plan, p: dict[str, np.ndarray], tz_aware: bool
+    event_id_bytes: bytes, plan: _Plan, p: dict[str, np.ndarray], tz_aware: bool
 ) -> pa.Table:
     n = len(p["t"])
     ua = plan.ua[p["visitor"]]
     return pa.table(
         {
-            "event_id": _event_ids(rng, n),
+            "event_id": _event_ids_from(event_id_bytes, n),
             "created_at": _ts(p["t"], tz_aware),
             "cookie": _dictionary(p["visitor"], plan.cookies),
             "url": _dictionary(p["url"], plan.url_dict),
@@ -959,6 +990,20 @@ def _pings_table(
             "collector_version": _dictionary(np.zeros(n, np.int32), _COLLECTOR_VERSION),
         }
     )
+
+
+def _pings_files_job(
+    folder: Path,
+    plan: _Plan,
+    p: dict[str, np.ndarray],
+    dest: np.ndarray,
+    raw_ids: list[bytes],
+    tz_aware: bool,
+) -> None:
+    """Build and write an ordinary hour's files (runs on the writer's pool)."""
+    for d, raw in enumerate(raw_ids):
+        table = _pings_table(raw, plan, _take(p, np.flatnonzero(dest == d)), tz_aware)
+        _write_parquet(folder / f"part-{d}.parquet", table)
 
 
 _COLLECTOR_VERSION = pa.array(["2.4.1"])
@@ -1008,12 +1053,20 @@ def _write_hour_pings(
     counts.pings += n
     # which file each row goes to: 0 and 1 are the two collector nodes, 2 the late file
     dest = (rng.random(n) < 0.5).astype(np.int8) if n >= 2000 else np.zeros(n, np.int8)
+    if not roles:
+        sizes = np.bincount(dest, minlength=2)[: 2 if n >= 2000 else 1]
+        raw_ids = [rng.bytes(EVENT_ID_BYTES * int(k)) for k in sizes]
+        folder = w.folder("pings", hour_start)
+        w.job(len(raw_ids), _pings_files_job, folder, plan, p, dest, raw_ids, tz_aware)
+        return
     if "late" in roles:
         dest[rng.choice(n, size=max(1, n // 50), replace=False)] = 2
-    tables = {
-        int(d): _pings_table(rng, plan, _take(p, np.flatnonzero(dest == d)), tz_aware)
-        for d in np.unique(dest)
-    }
+    tables = {}
+    for d in np.unique(dest):
+        rows = _take(p, np.flatnonzero(dest == d))
+        tables[int(d)] = _pings_table(
+            rng.bytes(EVENT_ID_BYTES * len(rows["t"])), plan, rows, tz_aware
+        )
     first = tables[min(tables)]
     if "late" in roles:
         w.parquet("pings", hour_start, "late-0001.parquet", tables.pop(2))
@@ -1036,7 +1089,8 @@ def _write_hour_pings(
             b"event_id,created_at,cookie,url\n"
             b"the collector flushed a CSV buffer here by mistake; this is not Parquet\n",
         )
-        orphan = _pings_table(rng, plan, _take(p, np.arange(min(10, n))), tz_aware)
+        k = min(10, n)
+        orphan = _pings_table(rng.bytes(EVENT_ID_BYTES * k), plan, _take(p, np.arange(k)), tz_aware)
         w.parquet("pings", hour_start, "nocookie-0001.parquet", orphan.drop_columns(["cookie"]))
         counts.bad_files += 2
 
@@ -1237,14 +1291,14 @@ def _write_crm(
         ]
     )
     is_lead = np.arange(C) >= P
-    demo = maybe(rng.random(C) < np.where(is_lead, 0.4, 0.3), created, 0.3 * DAY, 5 * DAY)
+    demo = maybe(rng.random(C) < np.where(is_lead, 0.4, 0.3), created, 0.2 * DAY, 3 * DAY)
     has_demo = demo < INF
-    trial = maybe(has_demo & (rng.random(C) < 0.55), demo, 0.2 * DAY, 3 * DAY)
-    self_trial = ~has_demo & ~is_lead & (rng.random(C) < 0.04)  # trial without a demo
-    trial = np.where(self_trial, created + _uniform_us(rng, 0.5 * DAY, 4 * DAY, C), trial)
-    customer = maybe((trial < INF) & (rng.random(C) < 0.45), trial, 1 * DAY, 6 * DAY)
+    trial = maybe(has_demo & (rng.random(C) < 0.55), demo, 0.1 * DAY, 2 * DAY)
+    self_trial = ~has_demo & ~is_lead & (rng.random(C) < 0.08)  # trial without a demo
+    trial = np.where(self_trial, created + _uniform_us(rng, 0.1 * DAY, 2 * DAY, C), trial)
+    customer = maybe((trial < INF) & (rng.random(C) < 0.45), trial, 0.5 * DAY, 4 * DAY)
     no_trial = has_demo & (trial == INF) & (rng.random(C) < 0.12)  # customer without a trial
-    customer = np.where(no_trial, demo + _uniform_us(rng, DAY, 6 * DAY, C), customer)
+    customer = np.where(no_trial, demo + _uniform_us(rng, DAY // 2, 4 * DAY, C), customer)
     fix = maybe(
         has_demo & (trial == INF) & (customer == INF) & (rng.random(C) < 0.05),
         demo,
@@ -1311,6 +1365,7 @@ def _write_crm(
             }
         )
         counts.crm_rows += hi - lo
+        good = table
         if i == 0:
             bad = _bad_rows(rng, table, [{"email": ""}, {"email": None}])
             table = pa.concat_tables([table, bad])
@@ -1320,7 +1375,7 @@ def _write_crm(
         if i == biggest:
             n_again = max(1, (hi - lo) // 4)
             rows = np.sort(rng.choice(hi - lo, size=n_again, replace=False))
-            w.parquet("crm", written, "redelivery-0001.parquet", table.take(pa.array(rows)))
+            w.parquet("crm", written, "redelivery-0001.parquet", good.take(pa.array(rows)))
             counts.duplicate_rows += n_again
     return _Stages(demo[:P], trial[:P], customer[:P])
 

@@ -247,7 +247,6 @@ def load_batches(paths: Paths, batches: list[dict[str, Any]], run_id: str) -> di
     """Load the validated batches (rows and ledger state committed together per batch)."""
     from ingest.load import LoadStats, ensure_raw_schema, process_batch
     from ingest.pipeline import open_work_db
-    from ingest.useragents import parse_new_user_agents
 
     stats = LoadStats()
     con = open_work_db(paths)
@@ -260,8 +259,8 @@ def load_batches(paths: Paths, batches: list[dict[str, Any]], run_id: str) -> di
             state, attempt = current.get(batch.batch_id, (AWAITING_SCHEDULING, 0))
             if state not in LOADABLE:
                 continue  # loaded (or discarded) by an earlier attempt of this task
+            # new user agents are parsed inside each batch's transaction (ingest.load)
             process_batch(con, ledger, batch, _file_for(paths, batch), attempt + 1, stats)
-        parse_new_user_agents(con, run_id)
     finally:
         con.close()
     summary = asdict(stats)

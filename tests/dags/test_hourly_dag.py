@@ -102,8 +102,23 @@ def scenarios(airflow_template, tmp_path_factory):
             "logical_date": H11.isoformat() + "+00:00",
         },
     ]
+    crm = tmp_path_factory.mktemp("crm")
+    (crm / "drop").mkdir()
+    (crm / "drop" / "contacts.csv").write_text(
+        "\ufeffEmail,Demo_Date__c,Trial_Start_Date__c,Customer_Since__c,LastModifiedDate\n"
+        '"Ann@Example.com",3/1/2026,,,2026-03-02T08:15:00Z\n',
+        encoding="utf-8",
+    )
+    (crm / "drop" / "broken.csv").write_text("Email,Notes\nann@example.com,hi\n")
+    runs.append(
+        {
+            "dag_id": "webfunnel_crm_import",
+            "env": {**_env(crm), "WEBFUNNEL_CRM_DROP": str(crm / "drop")},
+            "logical_date": H11.isoformat() + "+00:00",
+        }
+    )
     results = run_dags(airflow_template, tmp_path_factory.mktemp("runner"), runs)
-    return {"two": two, "bad": bad, "results": results}
+    return {"two": two, "bad": bad, "crm": crm, "results": results}
 
 
 def _query(path, sql):
@@ -187,3 +202,14 @@ def test_freshness_gate_fails_on_stale_marts(scenarios):
     assert "stale marts" in line[0]
     assert "2 hours behind the newest landed partition 2026-03-02 13:00 UTC" in line[0]
     assert "marts built through 2026-03-02 11:00 UTC" in line[0]
+
+
+def test_crm_import_dag_lands_good_exports_and_rejects_bad_ones(scenarios):
+    result = scenarios["results"][4]
+    assert result["state"] == "success", result
+    crm = scenarios["crm"]
+    landed = list((crm / "landing" / "crm").rglob("*.parquet"))
+    assert len(landed) == 1
+    assert (crm / "drop" / "imported" / "contacts.csv").exists()
+    reason = (crm / "drop" / "rejected" / "broken.csv.reason").read_text()
+    assert reason.startswith("no column for demo_at, trial_at, customer_at, updated_at")
