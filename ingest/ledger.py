@@ -187,9 +187,7 @@ class Ledger:
         con.execute(SCHEMA_SQL)
         con.execute(BATCHES_VIEW_SQL)
 
-    def record(
-        self, batch: Batch, state: str, attempt: int, reason: str | None = None
-    ) -> None:
+    def record(self, batch: Batch, state: str, attempt: int, reason: str | None = None) -> None:
         assert state in STATES, state
         self.con.execute(
             """

@@ -327,5 +327,3 @@ def _reparse_all_user_agents(con: duckdb.DuckDBPyConnection, run_id: str) -> int
         con.executemany("insert into raw.user_agents values (?, ?, ?, ?, ?)", values)
     con.execute("commit")
     return len(values)
-
-

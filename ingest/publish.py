@@ -19,7 +19,6 @@ from ingest.ledger import BATCHES_VIEW_SQL, utcnow
 PUBLISHED_SCHEMAS = ("marts", "ops")
 
 
-
 def publish(work_db: Path, warehouse: Path, run_id: str) -> None:
     """Copy `marts` and `ops` of the working database into a new file, then rename it over
     the published warehouse."""

@@ -69,8 +69,10 @@ def classify(user_agent: str | None) -> tuple[str, str | None, str | None]:
         return "tablet", browser, os_family
     if os_lower == "android" and "mobile" not in user_agent.lower():
         return "tablet", browser, os_family
-    if os_lower in _MOBILE_OS or family_lower in ("iphone", "ipod") or (
-        browser is not None and "mobile" in browser.lower()
+    if (
+        os_lower in _MOBILE_OS
+        or family_lower in ("iphone", "ipod")
+        or (browser is not None and "mobile" in browser.lower())
     ):
         return "mobile", browser, os_family
     if os_lower in _DESKTOP_OS or os_lower.startswith("windows"):
