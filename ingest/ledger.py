@@ -211,6 +211,47 @@ class Ledger:
             ],
         )
 
+    def record_many(self, entries: list[tuple[Batch, int]], state: str) -> None:
+        """The same transition for many batches, in one statement (batch, attempt)."""
+        assert state in STATES, state
+        if not entries:
+            return
+        import pyarrow as pa
+
+        now = utcnow()
+        rows = pa.table(
+            {
+                "batch_id": [batch.batch_id for batch, _ in entries],
+                "source": [batch.source for batch, _ in entries],
+                "path": [batch.path for batch, _ in entries],
+                "partition_at": pa.array(
+                    [batch.partition_at for batch, _ in entries], pa.timestamp("us")
+                ),
+                "state": [state] * len(entries),
+                "at": pa.array([now] * len(entries), pa.timestamp("us")),
+                "attempt": pa.array([attempt for _, attempt in entries], pa.int32()),
+                "run_id": [self.run_id] * len(entries),
+                "file_size": pa.array([batch.file_size for batch, _ in entries], pa.int64()),
+                "file_mtime": pa.array(
+                    [batch.file_mtime for batch, _ in entries], pa.timestamp("us")
+                ),
+            }
+        )
+        self.con.register("_transitions", rows)
+        try:
+            self.con.execute(
+                """
+                insert into ops.batch_state_transitions
+                    (batch_id, source, path, partition_at, state, "at", attempt, reason, run_id,
+                     file_size, file_mtime)
+                select batch_id, source, path, partition_at, state, "at", attempt, null, run_id,
+                    file_size, file_mtime
+                from _transitions
+                """
+            )
+        finally:
+            self.con.unregister("_transitions")
+
     def current(self) -> dict[str, tuple[str, int]]:
         """batch_id -> (current state, attempt)."""
         rows = self.con.execute("select batch_id, state, attempt from ops.batches").fetchall()

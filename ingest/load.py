@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ingest.faults import kill_point
 from ingest.ledger import (
@@ -133,19 +135,6 @@ def _check_magic(path: Path) -> None:
         raise RejectedFile("not a Parquet file")
 
 
-def _column_types(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    try:
-        rows = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
-    except duckdb.IOException as exc:
-        message = str(exc).splitlines()[0]
-        if "No such file" in message or "not exist" in message:
-            raise TransientFileError(f"file disappeared: {message}") from exc
-        raise RejectedFile(f"unreadable Parquet: {message}") from exc
-    except duckdb.Error as exc:
-        raise RejectedFile(f"unreadable Parquet: {str(exc).splitlines()[0]}") from exc
-    return {name: column_type for name, column_type, *_ in rows}
-
-
 def _typed_expression(name: str, kind: str, column_type: str) -> str:
     quoted = f'"{name}"'
     if kind == STRING:
@@ -162,7 +151,7 @@ def _typed_expression(name: str, kind: str, column_type: str) -> str:
     raise RejectedFile(f"column {name} has type {column_type}, expected a timestamp")
 
 
-def _row_checks(source: Source, batch: Batch) -> str:
+def _row_checks(source: Source) -> str:
     """A SQL CASE giving the reason a row is rejected, or null when it loads."""
     whens = [
         f"when {name} is null or trim({name}) = '' then 'empty {name}'"
@@ -171,12 +160,11 @@ def _row_checks(source: Source, batch: Batch) -> str:
     time_column = source.event_time
     whens.append(f"when _raw_{time_column} is null then 'null {time_column}'")
     whens.append(f"when {time_column} is null then 'unparseable {time_column}'")
-    if source.event_time_in_partition and batch.partition_at is not None:
-        start = batch.partition_at.isoformat(sep=" ")
-        end = batch.partition_end.isoformat(sep=" ")
+    if source.event_time_in_partition:
         whens.append(
-            f"when {time_column} < timestamp '{start}' or {time_column} >= timestamp '{end}' "
-            f"then '{time_column} outside partition hour {start}'"
+            f"when {time_column} < _partition_start or {time_column} >= _partition_end "
+            f"then '{time_column} outside partition hour ' || strftime(_partition_start, "
+            "'%Y-%m-%d %H:%M:%S')"
         )
     for name, kind in source.columns:
         if kind == TIMESTAMP and name != time_column:
@@ -186,27 +174,77 @@ def _row_checks(source: Source, batch: Batch) -> str:
     return "case\n" + "\n".join(whens) + "\nend"
 
 
-def load_batch(
-    con: duckdb.DuckDBPyConnection, batch: Batch, file_path: Path, run_id: str
-) -> tuple[int, int]:
-    """Load one file's rows (caller holds the transaction). Returns (loaded, quarantined)."""
+def _arrow_type_name(arrow_type: pa.DataType) -> str:
+    """The DuckDB type name a Parquet column of this Arrow type reads as."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "VARCHAR"
+    if pa.types.is_null(arrow_type):
+        return "NULL"
+    if pa.types.is_integer(arrow_type):
+        return "BIGINT"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    return str(arrow_type).upper()
+
+
+def inspect_file(batch: Batch, file_path: Path) -> tuple[str, ...]:
+    """Check a file as a whole; returns the type of each contract column, in order.
+
+    Raises RejectedFile (never loadable) or TransientFileError (try again later).
+    """
     source = SOURCES[batch.source]
     if batch.partition_at is None:
         raise RejectedFile(
             f"not in a partition folder: expected {batch.source}/date=YYYY-MM-DD/hour=HH/<file>"
         )
     _check_magic(file_path)
-    types = _column_types(con, file_path)
+    try:
+        schema = pq.read_schema(file_path)
+    except FileNotFoundError as exc:
+        raise TransientFileError("file disappeared before it could be read") from exc
+    except (pa.ArrowException, OSError) as exc:
+        raise RejectedFile(f"unreadable Parquet: {str(exc).splitlines()[0]}") from exc
+    types = {field.name: _arrow_type_name(field.type) for field in schema}
     missing = [name for name in source.column_names if name not in types]
     if missing:
         raise RejectedFile("missing required column(s): " + ", ".join(missing))
+    for name, kind in source.columns:
+        _typed_expression(name, kind, types[name])  # raises RejectedFile on an unusable type
+    return tuple(types[name] for name in source.column_names)
 
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    source_name: str,
+    items: list[tuple[Batch, Path]],
+    column_types: tuple[str, ...],
+    run_id: str,
+) -> tuple[int, int]:
+    """Load the rows of several files of one source whose contract columns have the same
+    types, in one statement (the caller holds the transaction). Returns (loaded, quarantined).
+    """
+    source = SOURCES[source_name]
+    types = dict(zip(source.column_names, column_types, strict=True))
+    con.execute("drop table if exists _files")
+    con.execute(
+        "create temp table _files (filename varchar, batch_id varchar, partition_at timestamp,"
+        " partition_end timestamp, path varchar)"
+    )
+    con.executemany(
+        "insert into _files values (?, ?, ?, ?, ?)",
+        [
+            (str(path), batch.batch_id, batch.partition_at, batch.partition_end, batch.path)
+            for batch, path in items
+        ],
+    )
+    file_list = [str(path) for _, path in items]
     selects = []
     for name, kind in source.columns:
         selects.append(f"{_typed_expression(name, kind, types[name])} as {name}")
         if kind == TIMESTAMP:
             selects.append(f'"{name}" is null as _null_{name}')
-    # keep the raw-null flags as _raw_<ts> (non-null marker) for the null/unparseable split
     raw_markers = [
         f"case when not _null_{name} then 1 end as _raw_{name}"
         for name, kind in source.columns
@@ -217,15 +255,28 @@ def load_batch(
         f"""
         create temp table _batch_rows as
         with typed as (
-            select file_row_number as _file_row_number, {", ".join(selects)}
-            from read_parquet(?, file_row_number = true)
+            select
+                landed.filename as _filename,
+                landed.file_row_number as _file_row_number,
+                {", ".join(selects)}
+            from read_parquet(
+                ?, filename = true, file_row_number = true, union_by_name = true
+            ) as landed
         ),
         marked as (
-            select *, {", ".join(raw_markers)} from typed
+            select
+                typed.*,
+                _files.batch_id as _batch_id,
+                _files.partition_at as _partition_start,
+                _files.partition_end as _partition_end,
+                _files.path as _path,
+                {", ".join(raw_markers)}
+            from typed
+            inner join _files on typed._filename = _files.filename
         )
-        select *, {_row_checks(source, batch)} as _reason from marked
+        select *, {_row_checks(source)} as _reason from marked
         """,
-        [str(file_path)],
+        [file_list],
     )
     columns = ", ".join(source.column_names)
     now = utcnow()
@@ -233,34 +284,59 @@ def load_batch(
         f"""
         insert into raw.{source.name}
             ({columns}, _batch_id, _file_row_number, _partition_at, _loaded_at, _run_id)
-        select {columns}, ?, _file_row_number, ?, ?, ?
+        select {columns}, _batch_id, _file_row_number, _partition_start, ?, ?
         from _batch_rows where _reason is null
         """,
-        [batch.batch_id, batch.partition_at, now, run_id],
+        [now, run_id],
     )
     loaded, quarantined = con.execute(
         "select count(*) filter (where _reason is null),"
         " count(*) filter (where _reason is not null) from _batch_rows"
     ).fetchone()
     if quarantined:
+        rejected_files = [
+            row[0]
+            for row in con.execute(
+                "select distinct _filename from _batch_rows where _reason is not null"
+            ).fetchall()
+        ]
         # the row exactly as it landed, extra columns included
         con.execute(
             """
             insert into ops.quarantine
                 (batch_id, source, path, file_row_number, reason, content, quarantined_at, run_id)
-            select ?, ?, ?, rejected._file_row_number, rejected._reason,
-                cast(to_json(landed) as varchar), ?, ?
+            select rejected._batch_id, ?, rejected._path, rejected._file_row_number,
+                rejected._reason, cast(to_json(landed) as varchar), ?, ?
             from _batch_rows as rejected
-            inner join read_parquet(?, file_row_number = true) as landed
-                on landed.file_row_number = rejected._file_row_number
+            inner join (
+                select * exclude (filename, file_row_number),
+                    filename as _landed_filename, file_row_number as _landed_row
+                from read_parquet(?, filename = true, file_row_number = true, union_by_name = true)
+            ) as landed
+                on landed._landed_filename = rejected._filename
+                and landed._landed_row = rejected._file_row_number
             where rejected._reason is not null
             """,
-            [batch.batch_id, batch.source, batch.path, now, run_id, str(file_path)],
+            [source.name, now, run_id, rejected_files],
         )
     if source.name == "pings":
         parse_new_user_agents(con, "_batch_rows")
     con.execute("drop table if exists _batch_rows")
+    con.execute("drop table if exists _files")
     return loaded, quarantined
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection, batch: Batch, file_path: Path, run_id: str
+) -> tuple[int, int]:
+    """Load one file's rows (caller holds the transaction). Returns (loaded, quarantined)."""
+    column_types = inspect_file(batch, file_path)
+    try:
+        return load_files(con, batch.source, [(batch, file_path)], column_types, run_id)
+    except duckdb.IOException as exc:
+        raise TransientFileError(f"I/O error reading the file: {str(exc).splitlines()[0]}") from exc
+    except duckdb.Error as exc:
+        raise RejectedFile(f"unreadable Parquet: {str(exc).splitlines()[0]}") from exc
 
 
 def _quarantine_file(
@@ -284,9 +360,11 @@ def process_batch(
     attempt: int,
     stats: LoadStats,
     max_attempts: int = MAX_ATTEMPTS,
+    running_recorded: bool = False,
 ) -> str:
     """Run one batch through its lifecycle; returns the state it ends in."""
-    ledger.record(batch, RUNNING, attempt)
+    if not running_recorded:
+        ledger.record(batch, RUNNING, attempt)
     con.execute("begin transaction")
     try:
         loaded, quarantined = load_batch(con, batch, file_path, ledger.run_id)
@@ -325,6 +403,9 @@ def process_batch(
     return SUCCEEDED
 
 
+GROUP_SIZE = 400  # files loaded by one statement (bounds memory, keeps progress moving)
+
+
 def load_landed(
     con: duckdb.DuckDBPyConnection,
     ledger: Ledger,
@@ -333,22 +414,72 @@ def load_landed(
     progress: Callable[[int, int, Batch], None] | None = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> LoadStats:
-    """Register new files, then load every batch that is waiting (new, retrying or interrupted)."""
+    """Register new files, then load every batch that is waiting (new, retrying or interrupted).
+
+    Files are checked one by one, then the good files of one source and column types are
+    loaded together, many per statement: their rows and their `succeeded` transitions commit
+    in one transaction (all or none). If a group fails as a whole, its files are loaded one
+    by one so that the failure is pinned on the file that causes it.
+    """
     ensure_raw_schema(con)
     known = ledger.current()
-    for batch in discover(landing):
-        if batch.batch_id not in known:
-            ledger.record(batch, AWAITING_SCHEDULING, 0)
+    ledger.record_many(
+        [(batch, 0) for batch in discover(landing) if batch.batch_id not in known],
+        AWAITING_SCHEDULING,
+    )
     stats = LoadStats()
     pending = ledger.batches_in(LOADABLE)
-    for index, batch in enumerate(pending, start=1):
+    groups: dict[tuple[str, tuple[str, ...]], list[tuple[Batch, Path, int]]] = {}
+    done = 0
+    for batch in pending:
         attempt = known.get(batch.batch_id, (AWAITING_SCHEDULING, 0))[1] + 1
         file_path = landing / batch.path
         if not file_path.exists() and archive is not None and (archive / batch.path).exists():
             file_path = archive / batch.path
-        process_batch(con, ledger, batch, file_path, attempt, stats, max_attempts)
-        if index == 3:
-            kill_point("load:after-3-batches")
-        if progress is not None:
-            progress(index, len(pending), batch)
+        try:
+            column_types = inspect_file(batch, file_path)
+        except (RejectedFile, TransientFileError):
+            # the per-batch path records the outcome with its reason
+            process_batch(con, ledger, batch, file_path, attempt, stats, max_attempts)
+            done += 1
+            if progress is not None:
+                progress(done, len(pending), batch)
+            continue
+        groups.setdefault((batch.source, column_types), []).append((batch, file_path, attempt))
+    committed_groups = 0
+    for (source_name, column_types), members in groups.items():
+        for offset in range(0, len(members), GROUP_SIZE):
+            group = members[offset : offset + GROUP_SIZE]
+            ledger.record_many([(batch, attempt) for batch, _, attempt in group], RUNNING)
+            con.execute("begin transaction")
+            try:
+                loaded, quarantined = load_files(
+                    con,
+                    source_name,
+                    [(batch, path) for batch, path, _ in group],
+                    column_types,
+                    ledger.run_id,
+                )
+                kill_point("load:mid-batch")
+                ledger.record_many([(batch, attempt) for batch, _, attempt in group], SUCCEEDED)
+                con.execute("commit")
+            except duckdb.Error:
+                con.execute("rollback")
+                for batch, path, attempt in group:
+                    process_batch(
+                        con, ledger, batch, path, attempt, stats, max_attempts,
+                        running_recorded=True,
+                    )  # fmt: skip
+            else:
+                stats.batches_loaded += len(group)
+                stats.rows_loaded += loaded
+                stats.rows_quarantined += quarantined
+                stats.sources_loaded.add(source_name)
+                stats.loaded_batch_ids.extend(batch.batch_id for batch, _, _ in group)
+            committed_groups += 1
+            if committed_groups == 1:
+                kill_point("load:after-first-group")
+            done += len(group)
+            if progress is not None:
+                progress(done, len(pending), group[-1][0])
     return stats

@@ -11,7 +11,7 @@ from tests.conftest import read_marts, webfunnel
 
 KILL_POINTS = [
     "load:mid-batch",  # rows of a batch inserted, transaction not committed
-    "load:after-3-batches",  # some batches committed, others not started
+    "load:after-first-group",  # some batches committed, others not started
     "build:4",  # 4 seconds into the dbt build
     "build:done",  # models built, build not yet recorded
     "publish:before",  # build recorded, marts not yet published
