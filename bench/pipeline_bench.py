@@ -86,8 +86,8 @@ def one_hour(source_landing: Path, target_landing: Path, hour: str) -> None:
 def measure(label: str, history_days: int) -> dict[str, float]:
     landing = WORK / f"landing-{history_days}d"
     generate(landing, START, history_days, VISITORS * history_days // DAYS, seed=11)
-    extra = WORK / "extra-hour"
     next_day = START + timedelta(days=history_days)
+    extra = WORK / f"extra-{next_day.isoformat()}"
     generate(extra, next_day, 1, VISITORS // DAYS, seed=12)
     run_dir = WORK / f"run-{history_days}d"
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -152,6 +152,18 @@ def _backfill(args: argparse.Namespace) -> None:
     from ingest.pipeline import backfill
 
     paths = Paths.resolve(args.landing, args.warehouse)
+    target = _server_target()
+    if target is not None:
+        from ingest import pg_load
+
+        stats = pg_load.backfill(
+            paths.landing, args.start, args.end, paths.archive, target=target, quiet=args.quiet
+        )
+        print(
+            f"webfunnel backfill ({target}) [{args.start}, {args.end}): "
+            f"{stats.batches_loaded} batches reloaded ({stats.rows_loaded:,} rows)"
+        )
+        return
     summary = backfill(paths, args.start, args.end, quiet=args.quiet)
     print(f"webfunnel backfill [{args.start}, {args.end}): {summary.line()}")
 

@@ -18,7 +18,7 @@ renamed as (
         -- a contact state is identified by (email, updated_at): redeliveries count once
         row_number() over (
             partition by lower(trim(email)), updated_at
-            order by _loaded_at, _batch_id, _file_row_number
+            order by _partition_at, _batch_id, _file_row_number
         ) as delivery_number
 
     from source

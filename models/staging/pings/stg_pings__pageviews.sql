@@ -26,7 +26,7 @@ renamed as (
         -- a redelivered event is counted once: the first delivery loaded wins
         row_number() over (
             partition by event_id
-            order by _loaded_at, _batch_id, _file_row_number
+            order by _partition_at, _batch_id, _file_row_number
         ) as delivery_number
 
     from source

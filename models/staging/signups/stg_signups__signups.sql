@@ -18,7 +18,7 @@ renamed as (
         _batch_id as batch_id,
         row_number() over (
             partition by event_id
-            order by _loaded_at, _batch_id, _file_row_number
+            order by _partition_at, _batch_id, _file_row_number
         ) as delivery_number
 
     from source

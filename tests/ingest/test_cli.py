@@ -1,0 +1,70 @@
+"""Errors a user can cause: one line on stderr, a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import webfunnel
+
+
+def _one_line_error(result, expected: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("webfunnel: error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_landing_folder(tmp_path):
+    result = webfunnel(
+        "run", "--landing", str(tmp_path / "nope"), "--warehouse", str(tmp_path / "w.duckdb"),
+        check=False,
+    )  # fmt: skip
+    _one_line_error(result, f"landing folder {tmp_path / 'nope'} does not exist")
+
+
+def test_warehouse_path_under_a_file(tmp_path):
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "afile").write_text("x")
+    result = webfunnel(
+        "run", "--landing", str(tmp_path / "landing"),
+        "--warehouse", str(tmp_path / "afile" / "w.duckdb"), check=False,
+    )  # fmt: skip
+    _one_line_error(result, "cannot create the warehouse folder")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("backfill", "--start", "yesterday", "--end", "2026-11-02"), "not a timestamp"),
+        (("backfill", "--start", "2026-11-03", "--end", "2026-11-02"), "backfill window is empty"),
+        (
+            ("generate", "--out", "x", "--start", "2026-13-01", "--days", "1", "--visitors", "5"),
+            "not a date",
+        ),
+        (
+            ("generate", "--out", "x", "--start", "2026-11-01", "--days", "0", "--visitors", "5"),
+            "must be positive",
+        ),
+        (("run", "--bogus"), "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_arguments(tmp_path, args, expected):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    env = {"WEBFUNNEL_LANDING": str(landing), "WEBFUNNEL_WAREHOUSE": str(tmp_path / "w.duckdb")}
+    result = webfunnel(*args, check=False, env=env)
+    _one_line_error(result, expected)
+
+
+def test_report_without_warehouse_writes_no_data_page(tmp_path):
+    out = tmp_path / "dash.html"
+    result = webfunnel("report", "--out", str(out), "--warehouse", str(tmp_path / "missing.duckdb"))
+    assert result.returncode == 0
+    assert "No data yet" in out.read_text()
+
+
+def test_summary_without_warehouse(tmp_path):
+    result = webfunnel("summary", "--warehouse", str(tmp_path / "missing.duckdb"), check=False)
+    _one_line_error(result, "run `webfunnel run` first")
