@@ -275,8 +275,8 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
     from ingest.pipeline import (
         BUILD_EXCLUDE,
         _finish_run,
-        _needs_build,
         open_work_db,
+        plan_build,
         project_fingerprint,
     )
 
@@ -287,13 +287,15 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
     fingerprint = project_fingerprint()
     con = open_work_db(paths)
     try:
-        needed, through = _needs_build(con, fingerprint)
-        if not needed:
+        plan = plan_build(con, fingerprint)
+        through = plan.through
+        if not plan.needed:
             _finish_run(con, run_id, "succeeded", stats, 0, fingerprint, "nothing new")
             return {"built": False, "models_built": 0}
     finally:
         con.close()
-    result = run_dbt("build", paths, *BUILD_EXCLUDE, quiet=True)
+    extra = ("--full-refresh",) if plan.full_refresh else ()
+    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=True)
     con = open_work_db(paths)
     try:
         if not result.success:

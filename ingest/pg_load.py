@@ -428,43 +428,26 @@ def _progress_printer(enabled: bool) -> Callable[[int, int, Batch], None]:
     return report
 
 
-def _needs_build(pg: PgConnection, fingerprint: str) -> tuple[bool, int]:
-    """Whether the models are behind the loaded data or the logic (as ``pipeline`` decides)."""
-    latest = pg.execute(
-        "select coalesce(max(transition_id), 0) from ops.batch_state_transitions "
-        "where state = 'succeeded'"
-    ).fetchone()[0]
-    state = pg.execute(
-        "select built_through_transition_id, project_fingerprint from ops.build_state "
-        "order by built_at desc limit 1"
-    ).fetchone()
-    marts_exist = pg.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'marts' and table_name = 'visitors'"
-    ).fetchone()[0]
-    if state is None or not marts_exist:
-        return True, latest
-    return latest > state[0] or state[1] != fingerprint, latest
-
-
 def build_if_needed(target: str, run_id: str, force: bool = False, quiet: bool = True) -> bool:
     """``dbt build`` when new batches loaded or the models changed; records the build."""
-    from ingest.pipeline import project_fingerprint
+    from ingest.pipeline import plan_build, project_fingerprint
 
     fingerprint = project_fingerprint()
     pg = PgConnection.connect()
     try:
-        needed, through = _needs_build(pg, fingerprint)
+        plan = plan_build(pg, fingerprint)  # type: ignore[arg-type]
     finally:
         pg.close()
-    if not (needed or force):
+    if not (plan.needed or force):
         return False
-    dbt_build(target, "--exclude", "test_type:unit", quiet=quiet)
+    # a forced build follows a backfill, which may have removed rows: rebuild from scratch
+    extra = ("--full-refresh",) if (plan.full_refresh or force) else ()
+    dbt_build(target, "--exclude", "test_type:unit", *extra, quiet=quiet)
     pg = PgConnection.connect()
     try:
         pg.execute(
             "insert into ops.build_state values (?, ?, ?, ?)",
-            [utcnow(), through, fingerprint, run_id],
+            [utcnow(), plan.through, fingerprint, run_id],
         )
     finally:
         pg.close()

@@ -113,8 +113,16 @@ def _check_landing(paths: Paths) -> None:
         raise WebfunnelError(f"landing folder {paths.landing} does not exist")
 
 
-def _needs_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> tuple[bool, int]:
-    """Whether the models are behind the loaded data or the logic; and the ledger position."""
+@dataclass
+class BuildPlan:
+    needed: bool  # the marts are behind the loaded data or the logic
+    full_refresh: bool  # rebuild every model from scratch rather than incrementally
+    through: int  # the ledger position the build covers
+
+
+def plan_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> BuildPlan:
+    """Whether to build, and how: incrementally when only data arrived since the last
+    successful build, from scratch when there was none or the logic changed."""
     latest = con.execute(
         "select coalesce(max(transition_id), 0) from ops.batch_state_transitions "
         "where state = 'succeeded'"
@@ -128,9 +136,17 @@ def _needs_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> tuple[bool
         "where table_schema = 'marts' and table_name = 'visitors'"
     ).fetchone()[0]
     if state is None or not marts_exist:
-        return True, latest
+        return BuildPlan(needed=True, full_refresh=True, through=latest)
     built_through, built_fingerprint = state
-    return latest > built_through or built_fingerprint != fingerprint, latest
+    if built_fingerprint != fingerprint:
+        return BuildPlan(needed=True, full_refresh=True, through=latest)
+    return BuildPlan(needed=latest > built_through, full_refresh=False, through=latest)
+
+
+def _needs_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> tuple[bool, int]:
+    """(needed, ledger position) - kept for callers that only need the yes/no."""
+    plan = plan_build(con, fingerprint)
+    return plan.needed, plan.through
 
 
 def _progress_printer(enabled: bool):
@@ -179,12 +195,19 @@ def _finish_run(
 
 
 def _build_and_publish(
-    paths: Paths, run_id: str, command: str, stats: LoadStats, through: int, quiet: bool
+    paths: Paths,
+    run_id: str,
+    command: str,
+    stats: LoadStats,
+    through: int,
+    quiet: bool,
+    full_refresh: bool = False,
 ) -> int:
     """dbt build, then record the build and publish. Returns the number of models built."""
     fingerprint = project_fingerprint()
     kill_after("build")
-    result = run_dbt("build", paths, *BUILD_EXCLUDE, quiet=quiet)
+    extra = ("--full-refresh",) if full_refresh else ()
+    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=quiet)
     kill_point("build:done")
     con = open_work_db(paths)
     try:
@@ -225,7 +248,8 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
         ).fetchone()[0]
         archived = archive_batches(con, ledger, paths.landing, paths.archive)
         fingerprint = project_fingerprint()
-        needed, through = _needs_build(con, fingerprint)
+        plan = plan_build(con, fingerprint)
+        needed, through = plan.needed, plan.through
         ledger_changed = bool(stats.batches_discarded or stats.batches_retrying or archived)
         if not needed:
             _finish_run(con, run_id, "succeeded", stats, 0, fingerprint, "nothing new")
@@ -233,7 +257,9 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
         con.close()
     models = 0
     if needed:
-        models = _build_and_publish(paths, run_id, "run", stats, through, quiet)
+        models = _build_and_publish(
+            paths, run_id, "run", stats, through, quiet, full_refresh=plan.full_refresh
+        )
     elif ledger_changed or not paths.warehouse.exists():
         publish(paths.work_db, paths.warehouse, run_id)
     return RunSummary(
@@ -288,7 +314,8 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
         _, through = _needs_build(con, project_fingerprint())
     finally:
         con.close()
-    models = _build_and_publish(paths, run_id, "backfill", stats, through, quiet)
+    # reloaded batches may have lost rows: rebuild every model from the raw tables
+    models = _build_and_publish(paths, run_id, "backfill", stats, through, quiet, full_refresh=True)
     return RunSummary(
         run_id=run_id,
         batches_loaded=stats.batches_loaded,

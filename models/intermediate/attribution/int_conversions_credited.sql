@@ -5,11 +5,22 @@
       first_touch 1 to the first touch; last_touch 1 to the last;
       linear 1/n to each; position_based 40% first, 40% last, 20% shared by the middle
       (one touch: 100%; two touches: 50/50). -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='person_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('int_persons_changed') }}
 with
 
 int_conversions_unioned as (
 
     select * from {{ ref('int_conversions_unioned') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from {{ ref('int_persons_changed') }})
+    {% endif %}
 
 ),
 
@@ -36,6 +47,7 @@ conversion_touches as (
 
     select
         int_conversions_unioned.conversion_id,
+        int_conversions_unioned.person_id,
         int_conversions_unioned.conversion_stage,
         int_conversions_unioned.converted_at,
         touches.channel,
@@ -59,6 +71,7 @@ untouched as (
 
     select
         int_conversions_unioned.conversion_id,
+        int_conversions_unioned.person_id,
         int_conversions_unioned.conversion_stage,
         int_conversions_unioned.converted_at,
         'direct' as channel,
@@ -85,7 +98,7 @@ all_touches as (
 credits as (
 
     select
-        conversion_id, conversion_stage, converted_at, channel,
+        conversion_id, person_id, conversion_stage, converted_at, channel,
         'first_touch' as attribution_model,
         case when touch_position = 1 then 1.0 else 0.0 end as credit
     from all_touches
@@ -93,7 +106,7 @@ credits as (
     union all
 
     select
-        conversion_id, conversion_stage, converted_at, channel,
+        conversion_id, person_id, conversion_stage, converted_at, channel,
         'last_touch' as attribution_model,
         case when touch_position = touch_count then 1.0 else 0.0 end as credit
     from all_touches
@@ -101,7 +114,7 @@ credits as (
     union all
 
     select
-        conversion_id, conversion_stage, converted_at, channel,
+        conversion_id, person_id, conversion_stage, converted_at, channel,
         'linear' as attribution_model,
         1.0 / touch_count as credit
     from all_touches
@@ -109,7 +122,7 @@ credits as (
     union all
 
     select
-        conversion_id, conversion_stage, converted_at, channel,
+        conversion_id, person_id, conversion_stage, converted_at, channel,
         'position_based' as attribution_model,
         case
             when touch_count = 1 then 1.0
@@ -125,6 +138,7 @@ final as (
 
     select
         conversion_id,
+        person_id,
         attribution_model,
         channel,
         conversion_stage,
@@ -133,7 +147,7 @@ final as (
 
     from credits
     where credit > 0
-    group by conversion_id, attribution_model, channel, conversion_stage, converted_at
+    group by conversion_id, person_id, attribution_model, channel, conversion_stage, converted_at
 
 )
 

@@ -1,6 +1,15 @@
 {#- The weeks in which each member was active: a cookie with a (human) ping or a login
     from it; a person with a ping from any cookie linked to it (signup or login cookies)
     or a login with its email. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['member_kind', 'member_id'],
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('int_cookies_changed') }}
+-- depends_on: {{ ref('int_persons_changed') }}
 with
 
 int_pageviews_sessionized as (
@@ -69,8 +78,16 @@ person_activity as (
 final as (
 
     select * from cookie_activity
+    {% if is_incremental() %}
+        where member_id in (select cookie from {{ ref('int_cookies_changed') }})
+    {% endif %}
+
     union all
+
     select * from person_activity
+    {% if is_incremental() %}
+        where member_id in (select person_id from {{ ref('int_persons_changed') }})
+    {% endif %}
 
 )
 

@@ -2,12 +2,24 @@
     A session is a cookie's pings with gaps of at most `session_timeout_minutes`; it does not
     end at midnight. An internal-navigation ping is not a touch: it carries the channel of
     the cookie's latest touch, and a cookie whose first ping is internal starts `direct`. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='cookie',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('int_cookies_changed') }}
 with
 
 int_pageviews_classified as (
 
     select * from {{ ref('int_pageviews_classified') }}
-    where not is_bot
+    where
+        not is_bot
+        {% if is_incremental() %}
+            and cookie in (select cookie from {{ ref('int_cookies_changed') }})
+        {% endif %}
 
 ),
 

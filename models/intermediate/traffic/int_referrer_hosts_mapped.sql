@@ -1,8 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='referrer_host',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
 stg_pings__pageviews as (
 
     select * from {{ ref('stg_pings__pageviews') }}
+    {% if is_incremental() %}
+        where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+    {% endif %}
 
 ),
 

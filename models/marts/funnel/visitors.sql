@@ -1,11 +1,22 @@
 {#- One row per (human) cookie. A cookie belongs to the person whose first signup used it
     (the earliest such signup if several persons share one cookie); the funnel stages come
     from that person's current CRM state. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='cookie',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('int_cookies_changed') }}
 with
 
 int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
+    {% if is_incremental() %}
+        where cookie in (select cookie from {{ ref('int_cookies_changed') }})
+    {% endif %}
 
 ),
 

@@ -1,8 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='cookie',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('int_cookies_changed') }}
 with
 
 int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
+    {% if is_incremental() %}
+        where cookie in (select cookie from {{ ref('int_cookies_changed') }})
+    {% endif %}
 
 ),
 

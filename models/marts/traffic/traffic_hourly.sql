@@ -1,11 +1,27 @@
 {#- Traffic per hour, channel group and device class. The channel group of a page view is
     its effective channel group; sessions and new visitors are counted in the hour, channel
     group and device class of their first page view, so each is counted once overall. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='hour',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('int_cookies_changed') }}
 with
 
 int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
+    {% if is_incremental() %}
+        -- every hour in which a changed cookie has a page view is recomputed whole
+        where {{ dbt.date_trunc('hour', 'created_at') }} in (
+            select distinct {{ dbt.date_trunc('hour', 'created_at') }}
+            from {{ ref('int_pageviews_sessionized') }}
+            where cookie in (select cookie from {{ ref('int_cookies_changed') }})
+        )
+    {% endif %}
 
 ),
 

@@ -1,8 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
 source as (
 
     select * from {{ source('pings', 'pings') }}
+    {% if is_incremental() %}
+        -- every delivery of the events that arrived since the last build, so that the
+        -- first delivery is chosen among all of them
+        where event_id in (
+            select event_id from {{ source('pings', 'pings') }}
+            where _batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+        )
+    {% endif %}
 
 ),
 

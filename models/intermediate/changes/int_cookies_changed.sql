@@ -1,0 +1,58 @@
+{#- Cookies whose marts rows may change in this run: new pings, new logins, or a signup of
+    a changed person (its funnel columns or its owner may change). -#}
+with
+
+stg_ops__batches_new as (
+
+    select * from {{ ref('stg_ops__batches_new') }}
+
+),
+
+stg_pings__pageviews as (
+
+    select * from {{ ref('stg_pings__pageviews') }}
+
+),
+
+stg_accounts__events as (
+
+    select * from {{ ref('stg_accounts__events') }}
+
+),
+
+stg_signups__signups as (
+
+    select * from {{ ref('stg_signups__signups') }}
+
+),
+
+int_persons_changed as (
+
+    select * from {{ ref('int_persons_changed') }}
+
+),
+
+changed as (
+
+    select cookie from stg_pings__pageviews
+    where batch_id in (select batch_id from stg_ops__batches_new)
+
+    union
+
+    select cookie from stg_accounts__events
+    where batch_id in (select batch_id from stg_ops__batches_new) and event_type = 'login'
+
+    union
+
+    select cookie from stg_signups__signups
+    where person_id in (select person_id from int_persons_changed)
+
+),
+
+final as (
+
+    select distinct cookie from changed
+
+)
+
+select * from final
