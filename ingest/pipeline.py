@@ -202,11 +202,15 @@ def _build_and_publish(
     through: int,
     quiet: bool,
     full_refresh: bool = False,
+    window: tuple[datetime, datetime] | None = None,
 ) -> int:
     """dbt build, then record the build and publish. Returns the number of models built."""
     fingerprint = project_fingerprint()
     kill_after("build")
-    extra = ("--full-refresh",) if full_refresh else ()
+    extra: tuple[str, ...] = ("--full-refresh",) if full_refresh else ()
+    if window is not None:
+        start, end = (moment.isoformat(sep=" ") for moment in window)
+        extra += ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
     result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=quiet)
     kill_point("build:done")
     con = open_work_db(paths)
@@ -328,6 +332,14 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
         built=True,
         seconds=time.monotonic() - started,
     )
+
+
+def _plan_for(paths: Paths) -> BuildPlan:
+    con = open_work_db(paths)
+    try:
+        return plan_build(con, project_fingerprint())
+    finally:
+        con.close()
 
 
 def _forget_batch(con: duckdb.DuckDBPyConnection, batch_id: str, source: str) -> None:

@@ -1,6 +1,10 @@
-{#- The batches loaded since the last successful build: what the incremental models must
-    take in. A build that fails (or is killed) records nothing, so the next one takes the
-    same batches again, plus any newer ones. -#}
+{#- The batches the incremental models must take in: those loaded since the last
+    successful build (a build that fails or is killed records nothing, so the next one takes
+    the same batches again), plus, for a backfill, every batch of the partitions in
+    [var('backfill_start'), var('backfill_end')):
+
+        dbt build --vars '{backfill_start: "2026-11-03", backfill_end: "2026-11-04"}'
+-#}
 with
 
 source as (
@@ -21,8 +25,16 @@ renamed as (
     from source
     where
         state = 'succeeded'
-        and transition_id > (
-            select coalesce(max(built_through_transition_id), 0) from build_state
+        and (
+            transition_id > (
+                select coalesce(max(built_through_transition_id), 0) from build_state
+            )
+            {% if var('backfill_start', none) is not none %}
+                or (
+                    partition_at >= cast('{{ var("backfill_start") }}' as {{ dbt.type_timestamp() }})
+                    and partition_at < cast('{{ var("backfill_end") }}' as {{ dbt.type_timestamp() }})
+                )
+            {% endif %}
         )
 
 )
