@@ -32,11 +32,19 @@ def _missing(message: str) -> None:
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both branches of the incremental models: the full refresh here, the incremental
+    branch in ``compiled/incremental``."""
     try:
         import dbt.adapters.redshift  # noqa: F401
     except ImportError:
         _missing("dbt-redshift is not installed: pip install -e '.[dev]' (it is a dev extra)")
     target_path = tmp_path_factory.mktemp("redshift-target")
+    for incremental in (False, True):
+        _compile(target_path / "incremental" if incremental else target_path, incremental)
+    return target_path
+
+
+def _compile(target_path: Path, incremental: bool) -> None:
     env = {
         **os.environ,
         "WEBFUNNEL_TARGET": "redshift",
@@ -59,6 +67,8 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(target_path / "logs"),
             "--select",
             "resource_type:model",
+            "--vars",
+            f"{{offline_incremental: {str(incremental).lower()}}}",
         ],
         env=env,
         capture_output=True,
@@ -66,10 +76,13 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=REPO,
     )
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-4000:]
-    return target_path
 
 
 def _models(compiled: Path) -> list[Path]:
+    return _branch(compiled) + _branch(compiled / "incremental")
+
+
+def _branch(compiled: Path) -> list[Path]:
     root = compiled / "compiled" / "webfunnel" / "models"
     return sorted(path for path in root.rglob("*.sql") if ".yml" not in path.parent.name)
 
