@@ -45,8 +45,11 @@ AIRFLOW_HOME ?= $(CURDIR)/$(DATA)/airflow
 # a local Airflow (standalone: scheduler, API server, SQLite) with the project's DAGs
 airflow: install
 	mkdir -p $(AIRFLOW_HOME) $(DATA)/crm-drop
-	AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False WEBFUNNEL_CRM_DROP=$(CURDIR)/$(DATA)/crm-drop \
+	export PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(AIRFLOW_HOME) \
+		AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+		WEBFUNNEL_CRM_DROP=$(CURDIR)/$(DATA)/crm-drop; \
+	$(BIN)/airflow db migrate >/dev/null && \
+	$(BIN)/airflow pools set webfunnel_warehouse 1 "DuckDB has one writer" >/dev/null && \
 	$(BIN)/airflow standalone
 
 bench-collect: install

@@ -37,8 +37,13 @@ def alert_on_failure(context) -> None:
     alert(_paths(), message)
 
 
+# DuckDB has one writer: every task of every run (scheduled or backfill) takes the single
+# slot of this pool, so runs never contend for the warehouse lock. `make airflow` creates it.
+WAREHOUSE_POOL = "webfunnel_warehouse"
+
 default_args = {
     "owner": "data-platform",
+    "pool": WAREHOUSE_POOL,
     "retries": 2,
     "retry_delay": timedelta(minutes=2),
     "on_failure_callback": alert_on_failure,
