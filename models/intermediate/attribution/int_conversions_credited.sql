@@ -143,7 +143,8 @@ final as (
         channel,
         conversion_stage,
         converted_at,
-        cast(sum(credit) as double precision) as credit
+        -- exact decimal credits: sums over conversions do not depend on row order
+        sum(cast(credit as decimal(38, 18))) as credit
 
     from credits
     where credit > 0
