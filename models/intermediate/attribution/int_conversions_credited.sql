@@ -143,8 +143,10 @@ final as (
         channel,
         conversion_stage,
         converted_at,
-        -- exact decimal credits: sums over conversions do not depend on row order
-        sum(cast(credit as decimal(38, 18))) as credit
+        cast(sum(credit) as double precision) as credit,
+        -- the same credit as an exact decimal: sums over many conversions then do not
+        -- depend on row order (incremental and full builds agree to the last digit)
+        sum(cast(credit as decimal(38, 18))) as credit_exact
 
     from credits
     where credit > 0

@@ -13,7 +13,7 @@ final as (
         channel,
         conversion_stage,
         cast(converted_at as date) as conversion_date,
-        cast(sum(credit) as double precision) as conversions
+        cast(sum(credit_exact) as double precision) as conversions
 
     from int_conversions_credited
     group by attribution_model, channel, conversion_stage, cast(converted_at as date)
