@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -61,6 +60,7 @@ from ingest.load import (
     ensure_raw_schema,
     load_batch,
 )
+from ingest.pipeline import progress_printer
 from ingest.sources import SOURCES
 from ingest.useragents import classify
 
@@ -416,18 +416,6 @@ def dbt_build(target: str = "postgres", *extra: str, quiet: bool = True) -> None
         raise WebfunnelError(f"dbt build --target {target} failed:\n" + "\n".join(tail))
 
 
-def _progress_printer(enabled: bool) -> Callable[[int, int, Batch], None]:
-    last = [0.0]
-
-    def report(index: int, total: int, batch: Batch) -> None:
-        now = time.monotonic()
-        if enabled and (index == total or now - last[0] > 2):
-            last[0] = now
-            print(f"  loaded {index}/{total} batches ({batch.path})", file=sys.stderr)
-
-    return report
-
-
 def build_if_needed(target: str, run_id: str, force: bool = False, quiet: bool = True) -> bool:
     """``dbt build`` when new batches loaded or the models changed; records the build."""
     from ingest.pipeline import plan_build, project_fingerprint
@@ -469,7 +457,7 @@ def run(
     try:
         ensure_schema(pg)
         ledger = Ledger(pg, run_id)  # type: ignore[arg-type]
-        stats = load_landed(pg, ledger, landing, archive, _progress_printer(not quiet))
+        stats = load_landed(pg, ledger, landing, archive, progress_printer(not quiet))
         parse_new_user_agents(pg, run_id)
     finally:
         pg.close()

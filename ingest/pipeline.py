@@ -143,13 +143,7 @@ def plan_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> BuildPlan:
     return BuildPlan(needed=latest > built_through, full_refresh=False, through=latest)
 
 
-def _needs_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> tuple[bool, int]:
-    """(needed, ledger position) - kept for callers that only need the yes/no."""
-    plan = plan_build(con, fingerprint)
-    return plan.needed, plan.through
-
-
-def _progress_printer(enabled: bool):
+def progress_printer(enabled: bool):
     last = [0.0]
 
     def report(index: int, total: int, batch) -> None:
@@ -245,7 +239,7 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
         _record_run(con, run_id, "run", run_started)
         ledger = Ledger(con, run_id)
         stats = load_landed(
-            con, ledger, paths.landing, paths.archive, progress=_progress_printer(not quiet)
+            con, ledger, paths.landing, paths.archive, progress=progress_printer(not quiet)
         )
         parsed = con.execute(
             "select count(*) from raw.user_agents where parsed_at >= ?", [run_started]
@@ -304,7 +298,7 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
             if batch.partition_at is not None and start <= batch.partition_at < end
         ]
         window.sort(key=lambda batch: (batch.partition_at, batch.path))
-        progress = _progress_printer(not quiet)
+        progress = progress_printer(not quiet)
         for index, batch in enumerate(window, start=1):
             attempt = known.get(batch.batch_id, ("", 0))[1] + 1
             ledger.record(batch, AWAITING_SCHEDULING, attempt - 1, f"backfill {run_id}")
@@ -315,11 +309,15 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
             process_batch(con, ledger, batch, file_path, attempt, stats)
             progress(index, len(window), batch)
         parsed = _reparse_all_user_agents(con, run_id)
-        _, through = _needs_build(con, project_fingerprint())
+        plan = plan_build(con, project_fingerprint())
     finally:
         con.close()
-    # reloaded batches may have lost rows: rebuild every model from the raw tables
-    models = _build_and_publish(paths, run_id, "backfill", stats, through, quiet, full_refresh=True)
+    # the same mechanism as the documented dbt command: the incremental models take in the
+    # window's batches again (everything, when the logic changed since the last build)
+    models = _build_and_publish(
+        paths, run_id, "backfill", stats, plan.through, quiet,
+        full_refresh=plan.full_refresh, window=(start, end),
+    )  # fmt: skip
     return RunSummary(
         run_id=run_id,
         batches_loaded=stats.batches_loaded,
@@ -332,14 +330,6 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
         built=True,
         seconds=time.monotonic() - started,
     )
-
-
-def _plan_for(paths: Paths) -> BuildPlan:
-    con = open_work_db(paths)
-    try:
-        return plan_build(con, project_fingerprint())
-    finally:
-        con.close()
 
 
 def _forget_batch(con: duckdb.DuckDBPyConnection, batch_id: str, source: str) -> None:
