@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ingest.config import Paths
 from ingest.errors import WebfunnelError
+from ingest.marts_source import TARGETS, resolve_target
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", type=Path)
     run.add_argument("--warehouse", type=Path)
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_target(run)
 
     backfill = commands.add_parser("backfill", help="rebuild over the partitions in [start, end)")
     backfill.add_argument("--start", required=True, type=_timestamp)
@@ -75,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--landing", type=Path)
     backfill.add_argument("--warehouse", type=Path)
     backfill.add_argument("--quiet", action="store_true")
+    _add_target(backfill)
 
     report = commands.add_parser("report", help="write the dashboard (one HTML file)")
     report.add_argument("--out", required=True, type=Path)
     report.add_argument("--warehouse", type=Path)
+    _add_target(report)
 
     import_crm = commands.add_parser(
         "import-crm", help="convert a CRM CSV export into a landing crm partition"
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="print a short summary read from the marts")
     summary.add_argument("--warehouse", type=Path)
+    _add_target(summary)
 
     from ingest.collect.serve import add_collect_arguments, add_roll_arguments
 
@@ -120,11 +125,22 @@ def _generate(args: argparse.Namespace) -> None:
     )
 
 
-def _server_target() -> str | None:
-    """`WEBFUNNEL_TARGET=postgres|redshift` sends run/backfill to the server loader."""
-    target = os.environ.get("WEBFUNNEL_TARGET", "duckdb")
-    if target not in ("duckdb", "postgres", "redshift"):
-        raise WebfunnelError(f"unknown WEBFUNNEL_TARGET {target!r}: duckdb, postgres or redshift")
+def _add_target(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--target",
+        choices=TARGETS,
+        help="the engine: duckdb (default), postgres or redshift (default: $WEBFUNNEL_TARGET)",
+    )
+
+
+def _server_target(args: argparse.Namespace) -> str | None:
+    """`--target` or `WEBFUNNEL_TARGET` = postgres sends run/backfill to the server loader."""
+    target = resolve_target(args.target)
+    if target == "redshift":
+        raise WebfunnelError(
+            "on Redshift the landed files are loaded by COPY from S3 (ingest/redshift.py), "
+            "not from a local landing folder: see README 'Deploying on Redshift'"
+        )
     return None if target == "duckdb" else target
 
 
@@ -132,7 +148,7 @@ def _run(args: argparse.Namespace) -> None:
     from ingest.pipeline import run
 
     paths = Paths.resolve(args.landing, args.warehouse)
-    target = _server_target()
+    target = _server_target(args)
     if target is not None:
         from ingest import pg_load
 
@@ -152,7 +168,7 @@ def _backfill(args: argparse.Namespace) -> None:
     from ingest.pipeline import backfill
 
     paths = Paths.resolve(args.landing, args.warehouse)
-    target = _server_target()
+    target = _server_target(args)
     if target is not None:
         from ingest import pg_load
 
@@ -173,7 +189,7 @@ def _report(args: argparse.Namespace) -> None:
 
     paths = Paths.resolve(None, args.warehouse)
     try:
-        result = write_report(paths.warehouse, args.out)
+        result = write_report(paths.warehouse, args.out, resolve_target(args.target))
     except ReportError as exc:
         raise WebfunnelError(str(exc)) from exc
     print(f"dashboard written to {Path(result.out).absolute()}")
@@ -183,7 +199,7 @@ def _summary(args: argparse.Namespace) -> None:
     from ingest.summary import print_summary
 
     paths = Paths.resolve(None, args.warehouse)
-    print_summary(paths.warehouse)
+    print_summary(paths.warehouse, resolve_target(args.target))
 
 
 def _collect(args: argparse.Namespace) -> None:

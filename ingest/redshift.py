@@ -28,11 +28,14 @@ inside a single file.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from ingest.errors import WebfunnelError
 from ingest.ledger import Batch
 from ingest.load import RejectedFile
 from ingest.sources import SOURCES, STRING, TIMESTAMP, Source
@@ -58,6 +61,37 @@ RAW_META_DDL = (
     "_loaded_at timestamp not null",
     "_run_id varchar(64)",
 )
+
+
+def connection_settings() -> dict[str, Any]:
+    """psycopg2 keyword arguments for the cluster of the ``redshift`` target in
+    ``profiles.yml`` (the same ``WEBFUNNEL_RS_*`` variables and defaults).
+
+    Redshift speaks PostgreSQL's wire protocol, so readers (``webfunnel report``/``summary``)
+    use psycopg2. IAM authentication is dbt-redshift's (redshift_connector); here it needs
+    a temporary password, such as ``aws redshift get-cluster-credentials`` prints, in
+    ``WEBFUNNEL_RS_PASSWORD``.
+    """
+    if os.environ.get("WEBFUNNEL_RS_METHOD", "database") == "iam" and not os.environ.get(
+        "WEBFUNNEL_RS_PASSWORD"
+    ):
+        raise WebfunnelError(
+            "WEBFUNNEL_RS_METHOD=iam: put temporary credentials from "
+            "`aws redshift get-cluster-credentials` in WEBFUNNEL_RS_USER/WEBFUNNEL_RS_PASSWORD"
+        )
+    settings: dict[str, Any] = {
+        "host": os.environ.get("WEBFUNNEL_RS_HOST", "redshift.invalid"),
+        "port": int(os.environ.get("WEBFUNNEL_RS_PORT", "5439")),
+        "user": os.environ.get("WEBFUNNEL_RS_USER", "webfunnel"),
+        "dbname": os.environ.get("WEBFUNNEL_RS_DBNAME", "webfunnel"),
+        "sslmode": os.environ.get("WEBFUNNEL_RS_SSLMODE", "verify-full"),
+        "connect_timeout": 30,
+        "application_name": "webfunnel-reader",
+    }
+    password = os.environ.get("WEBFUNNEL_RS_PASSWORD")
+    if password:
+        settings["password"] = password
+    return settings
 
 
 def quote_literal(value: str) -> str:

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
+from ingest.errors import WebfunnelError
+from ingest.marts_source import MartsSource, open_marts
 
 __all__ = ["ReportError", "ReportSummary", "write_report"]
 
@@ -72,6 +73,13 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 STAGES = ("signup", "demo", "trial", "customer")
+STAGE_COLUMNS = {
+    "signup": "signed_up_at",
+    "demo": "demo_at",
+    "trial": "trial_at",
+    "customer": "customer_at",
+}
+ALL = object()  # the key of the all-channels row of the funnel medians
 KNOWN_MODELS = ("first_touch", "last_touch", "linear", "position_based", "time_decay")
 PLAN_ORDER = ("free", "starter", "pro", "enterprise")
 COHORT_TYPES = ("visitor", "user", "customer")
@@ -123,30 +131,28 @@ class ReportSummary:
 # ---------------------------------------------------------------------------- entry point
 
 
-def write_report(warehouse: Path, out: Path) -> ReportSummary:
-    """Write the dashboard for ``warehouse`` to ``out``; an empty warehouse gets a notice page.
+def write_report(warehouse: Path, out: Path, target: str = "duckdb") -> ReportSummary:
+    """Write the dashboard for the marts of ``target`` to ``out``; an empty warehouse gets a
+    notice page. ``warehouse`` is the published DuckDB file (read for ``duckdb`` only).
 
     Raises ``ReportError`` when the warehouse cannot be read or ``out`` cannot be written.
     """
     warehouse = Path(warehouse)
     out = Path(out)
-    if not warehouse.exists():
+    if target == "duckdb" and not warehouse.exists():
         summary = ReportSummary(
             out=out, has_data=False, reason=f"The warehouse {warehouse} does not exist."
         )
         _write(out, _no_data_page(summary.reason))
         return summary
-    if warehouse.is_dir():
-        raise ReportError(f"the warehouse path {warehouse} is a directory, not a DuckDB file")
-
     try:
-        con = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.Error as exc:
-        raise ReportError(f"cannot open the warehouse {warehouse}: {_first_line(exc)}") from exc
+        source = open_marts(target, warehouse)
+    except WebfunnelError as exc:
+        raise ReportError(str(exc)) from exc
     try:
-        page, summary = _render(_Marts(con, warehouse), out)
+        page, summary = _render(_Marts(source), out)
     finally:
-        con.close()
+        source.close()
     _write(out, page)
     return summary
 
@@ -183,24 +189,20 @@ def _first_line(exc: BaseException) -> str:
 class _Marts:
     """The marts that exist with the columns the report needs; the rest count as empty."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
-        self.con = con
-        self.warehouse = warehouse
+    def __init__(self, source: MartsSource) -> None:
+        self.source = source
+        self.warehouse = source.label
         try:
-            # Timestamps with a time zone are shown in UTC, whatever the machine's zone.
-            con.execute("set TimeZone = 'UTC'")
-        except duckdb.Error:
-            pass
-        try:
-            found = con.execute(
+            found = source.fetch(
                 """
                 select lower(table_name), lower(column_name)
                 from information_schema.columns
                 where table_schema = 'marts' and table_catalog = current_database()
                 """
-            ).fetchall()
-        except duckdb.Error as exc:
-            raise ReportError(f"cannot read the warehouse {warehouse}: {_first_line(exc)}") from exc
+            )
+        except source.errors as exc:
+            reason = _first_line(exc)
+            raise ReportError(f"cannot read the warehouse {self.warehouse}: {reason}") from exc
         columns: dict[str, set[str]] = defaultdict(set)
         for table, column in found:
             columns[table].add(column)
@@ -220,12 +222,12 @@ class _Marts:
     def _schema_exists(self) -> bool:
         try:
             return bool(
-                self.con.execute(
+                self.source.fetch(
                     "select count(*) from information_schema.schemata "
                     "where schema_name = 'marts' and catalog_name = current_database()"
-                ).fetchone()[0]
+                )[0][0]
             )
-        except duckdb.Error:
+        except self.source.errors:
             return False
 
     def rows(self, relation: str, sql: str) -> list[tuple]:
@@ -233,8 +235,8 @@ class _Marts:
         if relation not in self.available:
             return []
         try:
-            return self.con.execute(sql).fetchall()
-        except duckdb.Error as exc:
+            return self.source.fetch(sql)
+        except self.source.errors as exc:
             raise ReportError(
                 f"cannot read marts.{relation} from {self.warehouse}: {_first_line(exc)}"
             ) from exc
@@ -641,12 +643,12 @@ def _read_kpis(marts: _Marts) -> _Kpis:
         """
         select
             count(*),
-            count(*) filter (where signed_up_at is not null),
-            count(*) filter (where demo_at is not null),
-            count(*) filter (where trial_at is not null),
-            count(*) filter (where customer_at is not null),
-            min(first_seen_at)::timestamp,
-            max(last_seen_at)::timestamp
+            count(signed_up_at),
+            count(demo_at),
+            count(trial_at),
+            count(customer_at),
+            cast(min(first_seen_at) as timestamp),
+            cast(max(last_seen_at) as timestamp)
         from marts.visitors
         """,
     )
@@ -692,13 +694,13 @@ def _traffic_section(marts: _Marts) -> str:
         "traffic_hourly",
         """
         select
-            date_trunc('hour', hour::timestamp) as hour,
+            date_trunc('hour', cast(hour as timestamp)) as hour,
             channel_group,
             device_class,
             sum(pageviews)
         from marts.traffic_hourly
         where hour is not null
-        group by all
+        group by 1, 2, 3
         """,
     )
     intro = (
@@ -862,26 +864,18 @@ def _channel_row(first_cell: str, counts: Sequence[int]) -> str:
 
 def _funnel_section(marts: _Marts) -> str:
     """The overall funnel chart and the per-channel funnel table with median times."""
-    select = """
-        select
-            {key}
-            count(*),
-            count(*) filter (where signed_up_at is not null),
-            count(*) filter (where demo_at is not null),
-            count(*) filter (where trial_at is not null),
-            count(*) filter (where customer_at is not null),
-            median(epoch(signed_up_at) - epoch(first_seen_at)),
-            median(epoch(demo_at) - epoch(first_seen_at)),
-            median(epoch(trial_at) - epoch(first_seen_at)),
-            median(epoch(customer_at) - epoch(first_seen_at))
+    counts = """
+        select {key} count(*), count(signed_up_at), count(demo_at), count(trial_at),
+            count(customer_at)
         from marts.visitors
         {group}
     """
-    overall = marts.rows("visitors", select.format(key="", group=""))
+    overall = marts.rows("visitors", counts.format(key="", group=""))
     per_channel = marts.rows(
         "visitors",
-        select.format(key="first_channel,", group="group by first_channel order by 2 desc, 1"),
+        counts.format(key="first_channel,", group="group by first_channel order by 2 desc, 1"),
     )
+    medians = _funnel_medians(marts)
     intro = (
         '<h2>Funnel</h2><p class="sub">Visitor → signup → demo → trial → customer (from '
         "<code>marts.visitors</code>). Stages are counted independently; times are medians "
@@ -897,12 +891,12 @@ def _funnel_section(marts: _Marts) -> str:
     for stage in ("Signups", "Demos", "Trials", "Customers"):
         headers += [stage, "%", "Median time"]
 
-    def line(first_cell: str, row: Sequence) -> str:
+    def line(first_cell: str, key: object, row: Sequence) -> str:
         visitors = _int(row[0])
         cells = [first_cell, _td_num(visitors)]
-        for i in range(4):
+        for i, stage in enumerate(STAGES):
             count = _int(row[1 + i])
-            median = row[5 + i]
+            median = medians.get((key, stage))
             cells += [
                 _td_num(count),
                 _td_num(_ratio(count, visitors), "pct"),
@@ -910,8 +904,8 @@ def _funnel_section(marts: _Marts) -> str:
             ]
         return "".join(cells)
 
-    lines = [line(_td_text(_label(r[0]), "name"), r[1:]) for r in per_channel]
-    lines.append(line('<td class="name" data-total="1"><b>All channels</b></td>', overall[0]))
+    lines = [line(_td_text(_label(r[0]), "name"), r[0], r[1:]) for r in per_channel]
+    lines.append(line('<td class="name" data-total="1"><b>All channels</b></td>', ALL, overall[0]))
     table = _table("table-funnel-channels", headers, lines)
     section = (
         f'<section class="card" id="funnel">{intro}{chart}'
@@ -920,13 +914,38 @@ def _funnel_section(marts: _Marts) -> str:
     return section
 
 
+def _funnel_medians(marts: _Marts) -> dict[tuple[object, str], float]:
+    """Median seconds from first pageview to each stage, per first channel and overall.
+
+    One ordered-set aggregate per query over the stages stacked as rows: Redshift refuses
+    several sort-based aggregates with different orderings in one query.
+    """
+    durations = " union all ".join(
+        f"select first_channel, '{stage}' as stage, "
+        f"extract(epoch from ({column} - first_seen_at)) as seconds "
+        f"from marts.visitors where {column} is not null"
+        for stage, column in STAGE_COLUMNS.items()
+    )
+    medians: dict[tuple[object, str], float] = {}
+    for key, group in (("first_channel,", "first_channel, stage"), ("", "stage")):
+        for row in marts.rows(
+            "visitors",
+            f"select {key} stage, percentile_cont(0.5) within group (order by seconds) "
+            f"from ({durations}) as durations group by {group}",
+        ):
+            channel = row[0] if key else ALL
+            stage, median = row[-2], row[-1]
+            medians[(channel, stage)] = None if median is None else float(median)
+    return medians
+
+
 def _attribution_section(marts: _Marts) -> str:
     rows = marts.rows(
         "channel_attribution",
         """
         select conversion_stage, attribution_model, channel, sum(conversions)
         from marts.channel_attribution
-        group by all
+        group by 1, 2, 3
         """,
     )
     intro = (
@@ -999,7 +1018,9 @@ def _retention_section(marts: _Marts) -> str:
     rows = marts.rows(
         "retention_weekly",
         """
-        select cohort_type, cohort_week::date, weeks_since, cohort_size, active, retention_rate
+        select
+            cohort_type, cast(cohort_week as date), weeks_since, cohort_size, active,
+            retention_rate
         from marts.retention_weekly
         where cohort_week is not null and weeks_since is not null and weeks_since >= 0
         order by 1, 2, 3
@@ -1041,7 +1062,7 @@ def _pages_section(marts: _Marts) -> str:
             landing_url,
             count(*) as sessions,
             sum(pageviews),
-            count(*) filter (where pageviews = 1)
+            sum(case when pageviews = 1 then 1 else 0 end)
         from marts.sessions
         group by landing_url
         order by sessions desc, landing_url

@@ -68,3 +68,43 @@ def test_report_without_warehouse_writes_no_data_page(tmp_path):
 def test_summary_without_warehouse(tmp_path):
     result = webfunnel("summary", "--warehouse", str(tmp_path / "missing.duckdb"), check=False)
     _one_line_error(result, "run `webfunnel run` first")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (("summary", "--target", "oracle"), {}, "invalid choice: 'oracle'"),
+        (("summary",), {"WEBFUNNEL_TARGET": "oracle"}, "unknown target 'oracle'"),
+        # Redshift loads from S3 with COPY: a local landing folder is not its input
+        (("run", "--target", "redshift"), {}, "loaded by COPY from S3"),
+        (("backfill", "--start", "2026-11-02", "--end", "2026-11-03"),
+         {"WEBFUNNEL_TARGET": "redshift"}, "loaded by COPY from S3"),
+        # nothing listens on port 1: the server targets say where they tried to connect
+        (("summary", "--target", "postgres"),
+         {"WEBFUNNEL_PG_HOST": "127.0.0.1", "WEBFUNNEL_PG_PORT": "1", "WEBFUNNEL_PG_USER": "u"},
+         "cannot connect to PostgreSQL u@127.0.0.1:1/webfunnel"),
+        (("summary", "--target", "redshift"),
+         {"WEBFUNNEL_RS_HOST": "127.0.0.1", "WEBFUNNEL_RS_PORT": "1", "WEBFUNNEL_RS_SSLMODE":
+          "disable"}, "cannot connect to Redshift webfunnel@127.0.0.1:1/webfunnel"),
+        (("summary", "--target", "redshift"), {"WEBFUNNEL_RS_METHOD": "iam"},
+         "WEBFUNNEL_RS_METHOD=iam"),
+    ],
+)  # fmt: skip
+def test_target_errors(tmp_path, args, env, expected):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    env = {
+        "WEBFUNNEL_LANDING": str(landing),
+        "WEBFUNNEL_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        **env,
+    }
+    result = webfunnel(*args, check=False, env=env)
+    _one_line_error(result, expected)
+
+
+def test_report_on_an_unreachable_server_is_an_error(tmp_path):
+    out = tmp_path / "dash.html"
+    env = {"WEBFUNNEL_PG_HOST": "127.0.0.1", "WEBFUNNEL_PG_PORT": "1", "WEBFUNNEL_PG_USER": "u"}
+    result = webfunnel("report", "--target", "postgres", "--out", str(out), check=False, env=env)
+    _one_line_error(result, "cannot connect to PostgreSQL u@127.0.0.1:1/webfunnel")
+    assert not out.exists()

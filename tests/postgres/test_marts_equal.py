@@ -7,7 +7,9 @@ fractional attribution credits):
 1. the first day has landed: a first run on both engines;
 2. the second day lands (some of its files into hours already processed): an incremental
    run on both;
-3. a backfill of the first day's morning on both.
+3. a backfill of the first day's morning on both;
+4. `webfunnel report` and `webfunnel summary` with `--target duckdb` and `--target postgres`
+   print the same dashboard and the same summary.
 
 The ledger (final state and attempt of every batch) and the quarantine (every rejected file
 and row, with its reason and content) must match as well: the PostgreSQL loader promises the
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,6 +87,25 @@ def _duckdb(command: str, landing: Path, warehouse: Path, *extra: str) -> None:
         text=True,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+def _cli(*args: str) -> str:
+    """The real CLI with the test database's environment; returns what it printed."""
+    env = {**os.environ, "WEBFUNNEL_TARGET": "duckdb"}
+    completed = subprocess.run([str(WEBFUNNEL), *args], env=env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
+
+
+def _dashboard(page: Path) -> str:
+    """The page without its generation time, raw numbers to 9 significant digits (the
+    engines may differ in the last bits of a rate)."""
+    text = re.sub(r"Generated [^<]* UTC", "Generated", page.read_text())
+    return re.sub(
+        r'data-value="(-?[0-9]+[.][0-9]+(?:e-?[0-9]+)?)"',
+        lambda match: f'data-value="{float(match.group(1)):.9g}"',
+        text,
+    )
 
 
 def _normalise(value: object) -> object:
@@ -204,3 +226,16 @@ def test_marts_equal_on_duckdb_and_postgres(
     refilled = pg_load.backfill(landing, *BACKFILL, archive=archive)
     assert refilled.batches_loaded > 0
     assert _compare(warehouse) == grown
+
+    # 4. the dashboard and the summary read the same marts from either engine
+    pages, summaries = {}, {}
+    for target in ("duckdb", "postgres"):
+        page = tmp_path / f"dashboard-{target}.html"
+        _cli("report", "--target", target, "--warehouse", str(warehouse), "--out", str(page))
+        pages[target] = _dashboard(page)
+        printed = _cli("summary", "--target", target, "--warehouse", str(warehouse))
+        summaries[target] = printed.strip().splitlines()[1:]  # the first line names the source
+    assert 'id="kpi-visitors" data-value="0"' not in pages["duckdb"]
+    assert pages["postgres"] == pages["duckdb"]
+    assert summaries["postgres"] == summaries["duckdb"]
+    assert any(line.strip().startswith("signups") for line in summaries["duckdb"])
