@@ -47,6 +47,7 @@ airflow: install
 	mkdir -p $(AIRFLOW_HOME) $(DATA)/crm-drop
 	export PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(AIRFLOW_HOME) \
 		AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+		AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=ingest.airflow_settings.SQLITE_CONNECT_ARGS \
 		WEBFUNNEL_CRM_DROP=$(CURDIR)/$(DATA)/crm-drop; \
 	$(BIN)/airflow db migrate >/dev/null && \
 	$(BIN)/airflow pools set webfunnel_warehouse 1 "DuckDB has one writer" >/dev/null && \

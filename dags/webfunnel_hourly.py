@@ -4,8 +4,9 @@ Configuration only: the work is in ``ingest.orchestrate`` (imported inside the t
 parsing this file touches no database and imports nothing heavy). Each run works on its data
 interval ``[data_interval_start, data_interval_end)`` — one partition hour — plus any
 earlier batch still waiting (late files, retries). ``max_active_runs=1``: DuckDB has one
-writer. Backfill: ``airflow backfill create --dag-id webfunnel_hourly --from-date ...
---to-date ...`` reprocesses those hours from the landed (or archived) files.
+writer. Backfill: ``airflow backfill create --dag-id webfunnel_hourly --max-active-runs 1
+--from-date ... --to-date ...`` (the DAG unpaused; ``--to-date`` is the last run's logical
+date, included) reprocesses those hours from the landed (or archived) files.
 """
 
 from __future__ import annotations

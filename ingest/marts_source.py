@@ -100,7 +100,11 @@ def _open_duckdb(warehouse: Path) -> MartsSource:
 
 
 def _open_server(engine: str, settings: dict[str, Any]) -> MartsSource:
-    import psycopg2
+    try:
+        import psycopg2
+    except ImportError as exc:
+        extra = engine.lower()
+        raise WebfunnelError(f"{engine} needs psycopg2: pip install 'webfunnel[{extra}]'") from exc
 
     where = f"{settings['host']}:{settings['port']}/{settings['dbname']}"
     label = f"{engine} {settings['user']}@{where}"

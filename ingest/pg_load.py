@@ -135,7 +135,12 @@ class PgConnection:
 
     @classmethod
     def connect(cls, dbname: str | None = None) -> PgConnection:
-        import psycopg2
+        try:
+            import psycopg2
+        except ImportError as exc:
+            raise WebfunnelError(
+                "PostgreSQL needs psycopg2: pip install 'webfunnel[postgres]'"
+            ) from exc
 
         settings = connection_settings(dbname)
         try:

@@ -29,6 +29,9 @@ def airflow_env(home: Path) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": (
+                "ingest.airflow_settings.SQLITE_CONNECT_ARGS"
+            ),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "NO_PROXY": "*",
