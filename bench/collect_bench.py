@@ -75,17 +75,25 @@ def wait_healthy(port: int, timeout: float = 30) -> None:
 
 
 def cpu_seconds(root: int) -> float:
-    """CPU time (user + system) of the collector: the root process and its worker children."""
+    """CPU time (user + system) of the collector: the root process and all its descendants
+    (the workers, and the processes in which they roll their logs)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    parent, cpu = {}, {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        pid, ppid = int(stat.parent.name), int(fields[1])
-        if pid == root or ppid == root:
-            total += (int(fields[11]) + int(fields[12])) / tick
+        pid = int(stat.parent.name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, seconds in cpu.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parent:
+            ancestor = parent[ancestor]
+        if ancestor == root:
+            total += seconds
     return total
 
 
@@ -132,13 +140,42 @@ end
 def wrk_phase(
     port: int, batch: int, seconds: float, connections: int, rate: float | None = None
 ) -> dict:
-    """One wrk run; with `rate`, each connection paces itself (wrk's delay()) to that total."""
-    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    """One wrk run, as fast as the server answers; with `rate`, paced to about that total."""
     if rate is not None:
-        connections = min(connections, 32)
-    pace = (
-        "" if rate is None else f"\nfunction delay() return {connections / rate * 1000:.3f} end\n"
-    )
+        return wrk_paced(port, batch, seconds, min(connections, 32), rate)
+    return wrk_run(port, batch, seconds, connections)
+
+
+def wrk_paced(port: int, batch: int, seconds: float, connections: int, rate: float) -> dict:
+    """wrk has no constant-rate mode: each connection waits `delay` after each answer, so
+    1/rate grows about linearly with the delay, 1/rate = (latency + delay) / connections. The
+    first try assumes no latency, the second corrects by the latency seen, later ones follow
+    the line through the last two tries; up to four tries, and the one closest to `rate` is
+    reported. Its `ok` counts every acknowledged request of every try (they all must land)."""
+    tries: list[tuple[float, dict]] = []
+    delay = connections / rate * 1000
+    for _ in range(4):
+        result = wrk_run(port, batch, seconds, connections, delay_ms=delay)
+        tries.append((delay, result))
+        if abs(result["rps"] - rate) <= 0.05 * rate:
+            break
+        if len(tries) == 1:
+            latency = connections / max(result["rps"], 1.0) * 1000 - delay
+            delay = connections / rate * 1000 - max(latency, 0.0)
+        else:
+            (d1, r1), (d2, r2) = ((d, 1 / max(r["rps"], 1.0)) for d, r in tries[-2:])
+            slope = (r2 - r1) / (d2 - d1) if d2 != d1 else connections / 1000
+            delay = d2 + (1 / rate - r2) / (slope if slope > 0 else connections / 1000)
+        delay = max(delay, 0.0)
+    best = min(tries, key=lambda item: abs(item[1]["rps"] - rate))[1]
+    return {**best, "ok": sum(result["ok"] for _, result in tries)}
+
+
+def wrk_run(
+    port: int, batch: int, seconds: float, connections: int, delay_ms: float | None = None
+) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    pace = "" if delay_ms is None else f"\nfunction delay() return {delay_ms:.3f} end\n"
     script.write_text(
         pace
         + WRK_LUA

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import orjson
+
 
 class Rejected(Exception):
     """A request the collector refuses; `reason` is the counter it is recorded under."""
@@ -84,11 +86,20 @@ def to_records(
 
 
 def parse_body(body: bytes) -> list:
-    """A JSON object (one event), an array of events, or ``{"events": [...]}``."""
+    """A JSON object (one event), an array of events, or ``{"events": [...]}``.
+
+    orjson parses the UTF-8 JSON that browsers send several times faster than the standard
+    library. What it refuses goes to the standard library, which has the final say: it also
+    accepts a BOM, UTF-16/32, NaN and lone surrogates, and its error message is the one a
+    client has always been given.
+    """
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(400, "malformed_json", f"body is not JSON: {exc}") from None
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Rejected(400, "malformed_json", f"body is not JSON: {exc}") from None
     if isinstance(doc, dict):
         if "events" in doc and "type" not in doc:
             doc = doc["events"]
@@ -102,4 +113,5 @@ def parse_body(body: bytes) -> list:
 
 
 def encode_records(records: list[list]) -> bytes:
-    return json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode()
+    """One WAL payload: compact UTF-8 JSON, as ``json.dumps(..., ensure_ascii=False)`` writes."""
+    return orjson.dumps(records)

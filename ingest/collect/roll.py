@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,6 +188,22 @@ def roll_dir(
             wal_dir,
         )
     return result
+
+
+def exit_with_parent(parent: int) -> None:
+    """In a collector's roll process: exit once the collector that started it is gone.
+
+    The process waits for work for as long as it lives; after a SIGKILL of the collector it
+    would otherwise stay behind (its restarted successor starts its own). Leaving mid-roll
+    is safe: a roll is idempotent and picks up where it stopped.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def wal_dirs(wal_dir: Path) -> list[Path]:

@@ -82,7 +82,9 @@ def serve(
     `options` are further CollectorConfig fields (cookie_domain, roll_interval, limits, ...).
     """
     landing, wal_dir = Path(landing), Path(wal_dir)
-    uv = {"log_level": log_level, "loop": "auto", "http": "auto"}
+    # Named rather than "auto", which would quietly fall back to the pure-Python asyncio
+    # loop and h11 parser (about twice the CPU per request) if either were missing.
+    uv = {"log_level": log_level, "loop": "uvloop", "http": "httptools"}
     if forwarded_allow_ips is not None:
         uv["forwarded_allow_ips"] = forwarded_allow_ips
     if workers <= 1:
