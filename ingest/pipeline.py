@@ -24,7 +24,7 @@ from ingest.ledger import (
     utcnow,
 )
 from ingest.load import LoadStats, ensure_raw_schema, load_landed, process_batch
-from ingest.publish import publish
+from ingest.publish import is_behind, publish
 from ingest.sources import SOURCES
 
 # what dbt builds in the hourly run; unit tests run in `make test`, not every hour
@@ -251,6 +251,9 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
         ledger_changed = bool(stats.batches_discarded or stats.batches_retrying or archived)
         if not needed:
             _finish_run(con, run_id, "succeeded", stats, 0, fingerprint, "nothing new")
+        latest_build = con.execute(
+            "select run_id from ops.build_state order by built_at desc limit 1"
+        ).fetchone()
     finally:
         con.close()
     models = 0
@@ -258,7 +261,7 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
         models = _build_and_publish(
             paths, run_id, "run", stats, through, quiet, full_refresh=plan.full_refresh
         )
-    elif ledger_changed or not paths.warehouse.exists():
+    elif ledger_changed or is_behind(paths.warehouse, latest_build[0] if latest_build else None):
         publish(paths.work_db, paths.warehouse, run_id)
     return RunSummary(
         run_id=run_id,

@@ -4,11 +4,30 @@ BI tools open ``$WEBFUNNEL_WAREHOUSE`` read-only. A reader that has it open keep
 copy it opened (POSIX keeps a renamed-over file alive for its open handles), a new reader
 gets the newest complete copy, and no reader ever holds a lock the pipeline needs: the
 pipeline writes only its working database and a temporary file.
+
+The new file is made in one of two ways, with the same result:
+
+* **full**: every table of ``marts`` and ``ops`` copied from the working database;
+* **delta**: the previous published file copied as a file, then, in the large per-cookie
+  marts (``visitors``, ``pageviews``, ``sessions``), only the rows of the cookies in
+  ``intermediate.int_cookies_changed`` replaced; the small tables are copied whole. An hourly
+  publish then costs in proportion to what changed, not to the history.
+
+A delta is exact only if the previous file holds the marts as they were just before the
+last build and that build changed no other cookie's rows. ``ops.dbt_invocations`` (written
+by the project's on-run-start/on-run-end hooks) says what ran since: a delta is made when
+nothing ran, or exactly one plain ``dbt build`` (not a full refresh) ran to its end; the
+incremental marts delete and insert only the cookies of ``int_cookies_changed``, which the
+same build rebuilds first. Anything else (a full refresh, a ``dbt run`` or ``dbt seed`` by
+hand, an invocation killed before its end, a changed table layout, a previous file that is
+missing or unreadable) gives a full copy, and so does every ``MAX_DELTAS``-th publish, which
+also leaves the file without the space deleted rows leave behind.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -17,41 +36,35 @@ import duckdb
 from ingest.ledger import BATCHES_VIEW_SQL, utcnow
 
 PUBLISHED_SCHEMAS = ("marts", "ops")
+# incremental marts whose rows change only for the cookies of int_cookies_changed
+PER_COOKIE_MARTS = ("visitors", "pageviews", "sessions")
+CHANGED_COOKIES = "intermediate.int_cookies_changed"
+MAX_DELTAS = 24  # then a full copy
 
 
-def publish(work_db: Path, warehouse: Path, run_id: str) -> None:
-    """Copy `marts` and `ops` of the working database into a new file, then rename it over
-    the published warehouse."""
+def publish(work_db: Path, warehouse: Path, run_id: str) -> str:
+    """Write a new published file from the working database and rename it over
+    ``warehouse``. Returns how: ``"full"`` or ``"delta"``."""
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     temporary = warehouse.with_name(f".{warehouse.name}.{uuid.uuid4().hex}.tmp")
     try:
         con = duckdb.connect(str(work_db))
         try:
             con.execute("set TimeZone = 'UTC'")
-            con.execute(f"attach '{temporary}' as published")
-            for schema in PUBLISHED_SCHEMAS:
-                con.execute(f"create schema if not exists published.{schema}")
-                relations = con.execute(
-                    """
-                    select table_name from information_schema.tables
-                    where table_catalog = current_database() and table_schema = ?
-                        and table_type = 'BASE TABLE'
-                    order by table_name
-                    """,
-                    [schema],
-                ).fetchall()
-                for (name,) in relations:
-                    con.execute(
-                        f'create table published.{schema}."{name}" as '
-                        f'select * from {schema}."{name}"'
-                    )
-            con.execute(
-                "create table published.ops.published as "
-                "select ?::varchar as run_id, ?::timestamp as published_at, "
-                "(select max(partition_at) from ops.batch_state_transitions "
-                " where state = 'succeeded') as newest_partition_at",
-                [run_id, utcnow()],
-            )
+            mode = "full"
+            if warehouse.exists():
+                shutil.copyfile(warehouse, temporary)
+                con.execute(f"attach '{temporary}' as published")
+                deltas = _deltas_allowed(con)
+                if deltas is not None:
+                    _apply_delta(con, run_id, deltas)
+                    mode = "delta"
+                else:
+                    con.execute("detach published")
+                    temporary.unlink()
+            if mode == "full":
+                con.execute(f"attach '{temporary}' as published")
+                _copy_everything(con, run_id)
             con.execute("detach published")
         finally:
             con.close()
@@ -63,7 +76,148 @@ def publish(work_db: Path, warehouse: Path, run_id: str) -> None:
         finally:
             published.close()
         os.replace(temporary, warehouse)
+        return mode
     finally:
         for leftover in (temporary, Path(str(temporary) + ".wal")):
             if leftover.exists():
                 leftover.unlink()
+
+
+def _base_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str, str], list]:
+    """(schema, table) -> [(column, type), ...] of the published schemas in ``catalog``."""
+    rows = con.execute(
+        """
+        select c.table_schema, c.table_name, c.column_name, c.data_type
+        from information_schema.columns as c
+        join information_schema.tables as t
+            on t.table_catalog = c.table_catalog and t.table_schema = c.table_schema
+            and t.table_name = c.table_name
+        where c.table_catalog = ? and c.table_schema in ('marts', 'ops')
+            and t.table_type = 'BASE TABLE'
+        order by c.table_schema, c.table_name, c.ordinal_position
+        """,
+        [catalog],
+    ).fetchall()
+    tables: dict[tuple[str, str], list] = {}
+    for schema, table, column, data_type in rows:
+        tables.setdefault((schema, table), []).append((column, data_type))
+    return tables
+
+
+def _current_catalog(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("select current_database()").fetchone()[0]
+
+
+def _deltas_allowed(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The delta count of the new file when a delta is exact, else None (copy everything)."""
+    work = _base_tables(con, _current_catalog(con))
+    published = _base_tables(con, "published")
+    published.pop(("ops", "published"), None)
+    if work != published or ("ops", "dbt_invocations") not in work:
+        return None  # a first publish, a new layout, or no record of what dbt did
+    if ("intermediate", CHANGED_COOKIES.split(".")[1]) not in _relations(con):
+        return None
+    columns = [row[0] for row in con.execute("describe published.ops.published").fetchall()]
+    if "dbt_invocation_id" not in columns or "deltas_since_full" not in columns:
+        return None  # published by an earlier version
+    last_invocation, deltas = con.execute(
+        "select dbt_invocation_id, deltas_since_full from published.ops.published"
+    ).fetchone()
+    if last_invocation is None or deltas is None or deltas + 1 >= MAX_DELTAS:
+        return None
+    known = con.execute(
+        "select started_at from ops.dbt_invocations where invocation_id = ?", [last_invocation]
+    ).fetchone()
+    if known is None:
+        return None  # the build the file holds is unknown to this working database
+    since = con.execute(
+        "select command, full_refresh, finished_at is not null from ops.dbt_invocations "
+        "where started_at > ?",
+        [known[0]],
+    ).fetchall()
+    if len(since) > 1 or any(
+        command != "build" or full_refresh or not finished
+        for command, full_refresh, finished in since
+    ):
+        return None
+    return deltas + 1
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    return set(
+        con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database()"
+        ).fetchall()
+    )
+
+
+def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int) -> None:
+    con.execute("begin transaction")
+    for schema, table in _base_tables(con, _current_catalog(con)):
+        target = f'published.{schema}."{table}"'
+        if schema == "marts" and table in PER_COOKIE_MARTS:
+            changed = f"(select cookie from {CHANGED_COOKIES})"
+            con.execute(f"delete from {target} where cookie in {changed}")
+            con.execute(
+                f'insert into {target} select * from {schema}."{table}" where cookie in {changed}'
+            )
+        else:
+            con.execute(f"delete from {target}")
+            con.execute(f'insert into {target} select * from {schema}."{table}"')
+    _record_publish(con, run_id, deltas)
+    con.execute("commit")
+
+
+def _copy_everything(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    for schema in PUBLISHED_SCHEMAS:
+        con.execute(f"create schema if not exists published.{schema}")
+    for schema, table in _base_tables(con, _current_catalog(con)):
+        con.execute(
+            f'create table published.{schema}."{table}" as select * from {schema}."{table}"'
+        )
+    _record_publish(con, run_id, 0)
+
+
+def _record_publish(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int) -> None:
+    """``ops.published``: what the file holds (read by the freshness gate and by the next
+    publish's delta condition)."""
+    has_invocations = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = ? "
+        "and table_schema = 'ops' and table_name = 'dbt_invocations'",
+        [_current_catalog(con)],
+    ).fetchone()[0]
+    last_invocation = (
+        "(select invocation_id from ops.dbt_invocations order by started_at desc limit 1)"
+        if has_invocations
+        else "null::varchar"
+    )
+    con.execute("drop table if exists published.ops.published")
+    con.execute(
+        "create table published.ops.published as "
+        "select ?::varchar as run_id, ?::timestamp as published_at, "
+        "(select max(partition_at) from ops.batch_state_transitions "
+        " where state = 'succeeded') as newest_partition_at, "
+        f"{last_invocation} as dbt_invocation_id, ?::integer as deltas_since_full, "
+        "(select run_id from ops.build_state order by built_at desc limit 1) as build_run_id",
+        [run_id, utcnow(), deltas],
+    )
+
+
+def is_behind(warehouse: Path, build_run_id: str | None) -> bool:
+    """Whether the published file is missing or holds another build than ``build_run_id``
+    (the latest recorded in the working database): a run killed between recording its
+    build and publishing leaves it so, and the next run must publish even with nothing new."""
+    if not warehouse.exists():
+        return True
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return True
+    try:
+        published = con.execute("select build_run_id from ops.published").fetchone()
+    except duckdb.Error:
+        return True  # published by an earlier version, or not a published file
+    finally:
+        con.close()
+    return published is None or published[0] != build_run_id

@@ -5,11 +5,12 @@ DAG processor; SQLite) runs `webfunnel_hourly` for the hours of a backfill, exac
 README tells an on-call engineer to. The landing zone is the hand-made set of
 tests/e2e/handmade.py, whose every number is worked out by hand in test_handmade.py.
 
-Two warehouses start from the same full run (which is also the expected result):
+Two warehouses start from the same full run (which is also the expected result), then
+the marts of carol's evening are damaged (pageviews and hourly traffic of the window
+deleted, her session and visitor rows overwritten, as a bad deploy would leave them) and
+published so:
 
-* A: the marts of carol's evening are damaged in the working database (pageviews and
-  hourly traffic of the window deleted, her session and visitor rows overwritten, as a bad
-  deploy would leave them), then `airflow backfill create` over the hours 2026-11-02 23:00
+* A: `airflow backfill create` over the hours 2026-11-02 23:00
   and 2026-11-03 00:00 (two runs; `--to-date` is the logical date of the last run);
 * B: the same damage, then `webfunnel backfill --start "2026-11-02 23:00"
   --end "2026-11-03 01:00"`.
@@ -36,6 +37,7 @@ import psutil
 import pytest
 
 from ingest.config import work_db_for
+from ingest.publish import publish
 from tests.conftest import read_marts, webfunnel
 from tests.dags.dag_support import BIN, airflow_env
 from tests.e2e import handmade
@@ -91,8 +93,14 @@ def standalone(airflow_template, tmp_path):
     shutil.copytree(airflow_template, home)
     port = _free_port()
     env = airflow_env(home)
+    env.pop("WEBFUNNEL_WORK_DB", None)
     env.update(
         {
+            # what the tasks work on: the scheduler's workers inherit this environment
+            "WEBFUNNEL_LANDING": str(tmp_path / "landing"),
+            "WEBFUNNEL_WAREHOUSE": str(tmp_path / "warehouse-airflow" / "warehouse.duckdb"),
+            "WEBFUNNEL_SETTLE_SECONDS": "0",
+            "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),
             "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
@@ -161,9 +169,12 @@ def _live_members(group: int) -> list[int]:
 
 def test_airflow_backfill_equals_webfunnel_backfill(standalone, tmp_path):
     env, api = standalone
-    landing = tmp_path / "landing"
+    landing = Path(env["WEBFUNNEL_LANDING"])
     handmade.build(landing)
-    warehouses = {name: tmp_path / name / "warehouse.duckdb" for name in ("airflow", "cli")}
+    warehouses = {
+        "airflow": Path(env["WEBFUNNEL_WAREHOUSE"]),
+        "cli": tmp_path / "cli" / "warehouse.duckdb",
+    }
     for warehouse in warehouses.values():
         webfunnel("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
     expected = read_marts(warehouses["cli"])
@@ -171,7 +182,9 @@ def test_airflow_backfill_equals_webfunnel_backfill(standalone, tmp_path):
     assert any("c_carol" in row for row in expected["sessions"])
     for warehouse in warehouses.values():
         _damage(warehouse)
-    assert read_marts(work_db_for(warehouses["airflow"])) != expected
+        warehouse.unlink()  # and publish the damage, so readers see it
+        publish(work_db_for(warehouse), warehouse, "damaged")
+        assert read_marts(warehouse) != expected
 
     # B: the command line
     webfunnel(
@@ -181,14 +194,6 @@ def test_airflow_backfill_equals_webfunnel_backfill(standalone, tmp_path):
     assert read_marts(warehouses["cli"]) == expected
 
     # A: Airflow, as the README documents it
-    env = {
-        **env,
-        "WEBFUNNEL_LANDING": str(landing),
-        "WEBFUNNEL_WAREHOUSE": str(warehouses["airflow"]),
-        "WEBFUNNEL_SETTLE_SECONDS": "0",
-        "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),
-    }
-    env.pop("WEBFUNNEL_WORK_DB", None)
     _airflow(env, "dags", "unpause", "webfunnel_hourly")
     _airflow(
         env, "backfill", "create", "--dag-id", "webfunnel_hourly",
@@ -210,4 +215,14 @@ def test_airflow_backfill_equals_webfunnel_backfill(standalone, tmp_path):
     )
     assert intervals == EXPECTED_INTERVALS
     assert [(run["run_type"], run["state"]) for run in runs] == [("backfill", "success")] * 2
+    # the DAG's tasks did the work, in this warehouse
+    con = duckdb.connect(str(warehouses["airflow"]), read_only=True)
+    try:
+        dag_runs = con.execute(
+            "select count(*) from ops.pipeline_runs "
+            "where command like 'airflow webfunnel_hourly%' and status = 'succeeded'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert dag_runs == 2
     assert read_marts(warehouses["airflow"]) == read_marts(warehouses["cli"]) == expected

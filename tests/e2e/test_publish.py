@@ -1,0 +1,120 @@
+"""Publishing by delta: after an incremental build only the changed cookies' rows are
+replaced in a copy of the previous published file, and the result is the full run's marts.
+Whatever else touched the working database in between (a `dbt run` by hand) gives a full
+copy, and a run killed between recording its build and publishing is published by the next
+run even when nothing new landed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from ingest.config import work_db_for
+from tests.conftest import read_marts, webfunnel
+
+ROOT = Path(__file__).resolve().parents[2]
+LATE_DAY = "date=2026-11-10"  # the hand-made set's last day: landed second
+
+
+def _land(source: Path, landing: Path, late: bool) -> None:
+    for file in sorted(source.rglob("*")):
+        relative = file.relative_to(source)
+        if file.is_file() and (LATE_DAY in relative.parts) == late:
+            (landing / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, landing / relative)
+
+
+def _published(warehouse: Path) -> tuple:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(
+            "select deltas_since_full, build_run_id, dbt_invocation_id from ops.published"
+        ).fetchone()
+    finally:
+        con.close()
+
+
+def test_hourly_publish_is_a_delta_and_exact(handmade_reference, tmp_path):
+    source, expected = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    _land(source, landing, late=False)
+    webfunnel(*args)
+    assert _published(warehouse)[0] == 0  # the first publish copies everything
+    first = read_marts(warehouse)
+
+    _land(source, landing, late=True)
+    webfunnel(*args)
+    deltas, build_run_id, _ = _published(warehouse)
+    assert deltas == 1
+    assert read_marts(warehouse) == expected != first
+    con = duckdb.connect(str(work_db_for(warehouse)), read_only=True)
+    try:
+        latest_build = con.execute(
+            "select run_id from ops.build_state order by built_at desc limit 1"
+        ).fetchone()[0]
+        changed = con.execute("select count(*) from intermediate.int_cookies_changed").fetchone()
+        visitors = con.execute("select count(*) from marts.visitors").fetchone()
+    finally:
+        con.close()
+    assert build_run_id == latest_build
+    assert 0 < changed[0] < visitors[0]  # a real delta: some cookies, not all
+
+
+def test_a_dbt_run_by_hand_makes_the_next_publish_a_full_copy(handmade_reference, tmp_path):
+    """A change the next build's delta does not cover (carol has nothing on the late day)
+    followed by a dbt invocation by hand: the publish copies everything, so the published
+    file mirrors the working database, carol's row included."""
+    source, _ = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    _land(source, landing, late=False)
+    webfunnel(*args)
+    con = duckdb.connect(str(work_db_for(warehouse)))
+    try:
+        con.execute("update marts.visitors set pageviews = 999 where cookie = 'c_carol'")
+    finally:
+        con.close()
+    env = {**os.environ, "WEBFUNNEL_WAREHOUSE": str(warehouse)}
+    env.pop("WEBFUNNEL_WORK_DB", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "run", "--select", "funnel_daily",
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    _land(source, landing, late=True)
+    webfunnel(*args)
+
+    con = duckdb.connect(str(work_db_for(warehouse)), read_only=True)
+    try:
+        changed = {row[0] for row in con.execute(
+            "select cookie from intermediate.int_cookies_changed").fetchall()}  # fmt: skip
+    finally:
+        con.close()
+    assert changed and "c_carol" not in changed  # a delta would have left carol's row out
+    assert _published(warehouse)[0] == 0
+    published = read_marts(warehouse)
+    assert published == read_marts(work_db_for(warehouse))
+    assert any(row[0] == "c_carol" and 999 in row for row in published["visitors"])
+
+
+def test_a_run_killed_before_publishing_is_published_by_the_next(handmade_reference, tmp_path):
+    source, expected = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    _land(source, landing, late=False)
+    webfunnel(*args)
+    first = read_marts(warehouse)
+    _land(source, landing, late=True)
+    killed = webfunnel(*args, check=False, env={"WEBFUNNEL_KILL_AT": "publish:before"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert read_marts(warehouse) == first  # readers still see the earlier copy
+    webfunnel(*args)  # nothing new landed: it only publishes, and by delta
+    assert _published(warehouse)[0] == 1
+    assert read_marts(warehouse) == expected
