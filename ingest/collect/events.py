@@ -44,6 +44,13 @@ def _string(event: dict, key: str, limit: int, required: bool, reason: str = "")
         return None
     if not isinstance(value, str):
         raise Rejected(400, "invalid_field", f"event field {key!r} must be a string")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: valid JSON, not storable as text
+            raise Rejected(
+                400, "invalid_field", f"event field {key!r} is not valid Unicode"
+            ) from None
     if required and not value.strip():
         raise Rejected(400, "missing_field", f"event field {key!r} is empty")
     if len(value) > limit:

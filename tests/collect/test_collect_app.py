@@ -296,6 +296,16 @@ BIG = "x" * 5000
             "url_too_long",
         ),
         (lambda c: c.get("/p.gif", params={"url": f"{SITE}/{'a' * 400}"}), 414, "url_too_long"),
+        # valid JSON (a lone surrogate escape) that no UTF-8 text can hold
+        (
+            lambda c: c.post(
+                "/collect",
+                content=b'{"type": "pageview", "event_id": "u1", "url": "https://a.example/\\ud800"}',
+                headers={"Origin": SITE},
+            ),
+            400,
+            "invalid_field",
+        ),
         (
             lambda c: c.post(
                 "/collect", json=pageview(), headers={"Origin": "https://evil.example"}
@@ -332,6 +342,7 @@ BIG = "x" * 5000
         "url-too-long",
         "referrer-too-long",
         "pixel-query-too-long",
+        "lone-surrogate",
         "wrong-origin",
         "pixel-wrong-referer-origin",
     ],
