@@ -46,7 +46,7 @@ sourced as (
             when stg_pings__pageviews.utm_source is not null
                 then coalesce(utm_sources.channel, stg_pings__pageviews.utm_source)
             when stg_pings__pageviews.referrer_host is null then 'direct'
-            when {{ webfunnel.strip_www('stg_pings__pageviews.referrer_host') }}
+            when {{ webfunnel.strip_www('stg_pings__pageviews.referrer_host') }} -- noqa: LT02
                 = {{ webfunnel.strip_www('stg_pings__pageviews.url_host') }} then null
             when int_referrer_hosts_mapped.channel is not null then int_referrer_hosts_mapped.channel
             else 'referral'

@@ -77,7 +77,7 @@ member_activity as (
             int_cohort_members_assigned.member_kind = int_activity_weeks_unioned.member_kind
             and int_cohort_members_assigned.member_id = int_activity_weeks_unioned.member_id
             and int_activity_weeks_unioned.activity_week >= int_cohort_members_assigned.cohort_week
-    group by 1, 2, 3
+    group by 1, 2, 3  -- noqa: AM06
 
 ),
 
