@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import WebfunnelError
+from ingest.errors import WebfunnelError, first_line
 
 TARGETS = ("duckdb", "postgres", "redshift")
 
@@ -95,26 +95,21 @@ def _open_duckdb(warehouse: Path) -> MartsSource:
         con = duckdb.connect(str(warehouse), read_only=True)
         con.execute("set TimeZone = 'UTC'")  # timestamps are shown in UTC, whatever the machine
     except duckdb.Error as exc:
-        raise WebfunnelError(f"cannot open the warehouse {warehouse}: {_first_line(exc)}") from exc
+        raise WebfunnelError(f"cannot open the warehouse {warehouse}: {first_line(exc)}") from exc
     return MartsSource(con, (duckdb.Error,), str(warehouse), duckdb=True)
 
 
 def _open_server(engine: str, settings: dict[str, Any]) -> MartsSource:
-    try:
-        import psycopg2
-    except ImportError as exc:
-        extra = engine.lower()
-        raise WebfunnelError(f"{engine} needs psycopg2: pip install 'webfunnel[{extra}]'") from exc
+    import psycopg2
 
+    from ingest.pg_load import connect_psycopg2
+
+    con = connect_psycopg2(engine, settings)
+    con.autocommit = True  # a failed query must not poison the ones after it
+    with con.cursor() as cursor:
+        cursor.execute("set timezone to 'UTC'")
     where = f"{settings['host']}:{settings['port']}/{settings['dbname']}"
     label = f"{engine} {settings['user']}@{where}"
-    try:
-        con = psycopg2.connect(**settings)
-        con.autocommit = True  # a failed query must not poison the ones after it
-        with con.cursor() as cursor:
-            cursor.execute("set timezone to 'UTC'")
-    except psycopg2.Error as exc:
-        raise WebfunnelError(f"cannot connect to {label}: {_first_line(exc)}") from exc
     return MartsSource(con, (psycopg2.Error,), label, duckdb=False)
 
 
@@ -122,8 +117,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

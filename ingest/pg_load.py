@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest.config import PROJECT_ROOT
-from ingest.errors import WebfunnelError
+from ingest.errors import WebfunnelError, first_line
 from ingest.ledger import (
     AWAITING_RETRY,
     AWAITING_SCHEDULING,
@@ -120,6 +120,22 @@ def connection_settings(dbname: str | None = None) -> dict[str, Any]:
     return settings
 
 
+def connect_psycopg2(engine: str, settings: dict[str, Any]) -> Any:
+    """A psycopg2 connection (PostgreSQL, or Redshift over its PostgreSQL protocol), with
+    one-line errors for a missing driver or an unreachable server."""
+    try:
+        import psycopg2
+    except ImportError as exc:
+        raise WebfunnelError(
+            f"{engine} needs psycopg2: pip install 'webfunnel[{engine.lower()}]'"
+        ) from exc
+    where = f"{settings['user']}@{settings['host']}:{settings['port']}/{settings['dbname']}"
+    try:
+        return psycopg2.connect(**settings)
+    except psycopg2.OperationalError as exc:
+        raise WebfunnelError(f"cannot connect to {engine} {where}: {first_line(exc)}") from exc
+
+
 class PgConnection:
     """A psycopg2 connection with DuckDB's ``execute(sql, params)`` calling convention.
 
@@ -135,22 +151,7 @@ class PgConnection:
 
     @classmethod
     def connect(cls, dbname: str | None = None) -> PgConnection:
-        try:
-            import psycopg2
-        except ImportError as exc:
-            raise WebfunnelError(
-                "PostgreSQL needs psycopg2: pip install 'webfunnel[postgres]'"
-            ) from exc
-
-        settings = connection_settings(dbname)
-        try:
-            return cls(psycopg2.connect(**settings))
-        except psycopg2.OperationalError as exc:
-            first = (str(exc).strip().splitlines() or ["connection failed"])[0]
-            raise WebfunnelError(
-                f"cannot connect to PostgreSQL {settings['user']}@{settings['host']}:"
-                f"{settings['port']}/{settings['dbname']}: {first}"
-            ) from exc
+        return cls(connect_psycopg2("PostgreSQL", connection_settings(dbname)))
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         cursor = self.raw.cursor()

@@ -51,20 +51,21 @@ def publish(work_db: Path, warehouse: Path, run_id: str) -> str:
         con = duckdb.connect(str(work_db))
         try:
             con.execute("set TimeZone = 'UTC'")
+            work = _base_tables(con, _current_catalog(con))
             mode = "full"
             if warehouse.exists():
                 shutil.copyfile(warehouse, temporary)
                 con.execute(f"attach '{temporary}' as published")
-                deltas = _deltas_allowed(con)
+                deltas = _deltas_allowed(con, work)
                 if deltas is not None:
-                    _apply_delta(con, run_id, deltas)
+                    _apply_delta(con, run_id, deltas, work)
                     mode = "delta"
                 else:
                     con.execute("detach published")
                     temporary.unlink()
             if mode == "full":
                 con.execute(f"attach '{temporary}' as published")
-                _copy_everything(con, run_id)
+                _copy_everything(con, run_id, work)
             con.execute("detach published")
         finally:
             con.close()
@@ -108,9 +109,8 @@ def _current_catalog(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute("select current_database()").fetchone()[0]
 
 
-def _deltas_allowed(con: duckdb.DuckDBPyConnection) -> int | None:
+def _deltas_allowed(con: duckdb.DuckDBPyConnection, work: dict) -> int | None:
     """The delta count of the new file when a delta is exact, else None (copy everything)."""
-    work = _base_tables(con, _current_catalog(con))
     published = _base_tables(con, "published")
     published.pop(("ops", "published"), None)
     if work != published or ("ops", "dbt_invocations") not in work:
@@ -152,9 +152,9 @@ def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     )
 
 
-def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int) -> None:
+def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int, work: dict) -> None:
     con.execute("begin transaction")
-    for schema, table in _base_tables(con, _current_catalog(con)):
+    for schema, table in work:
         target = f'published.{schema}."{table}"'
         if schema == "marts" and table in PER_COOKIE_MARTS:
             changed = f"(select cookie from {CHANGED_COOKIES})"
@@ -165,31 +165,26 @@ def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int) -> No
         else:
             con.execute(f"delete from {target}")
             con.execute(f'insert into {target} select * from {schema}."{table}"')
-    _record_publish(con, run_id, deltas)
+    _record_publish(con, run_id, deltas, work)
     con.execute("commit")
 
 
-def _copy_everything(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+def _copy_everything(con: duckdb.DuckDBPyConnection, run_id: str, work: dict) -> None:
     for schema in PUBLISHED_SCHEMAS:
         con.execute(f"create schema if not exists published.{schema}")
-    for schema, table in _base_tables(con, _current_catalog(con)):
+    for schema, table in work:
         con.execute(
             f'create table published.{schema}."{table}" as select * from {schema}."{table}"'
         )
-    _record_publish(con, run_id, 0)
+    _record_publish(con, run_id, 0, work)
 
 
-def _record_publish(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int) -> None:
+def _record_publish(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int, work: dict) -> None:
     """``ops.published``: what the file holds (read by the freshness gate and by the next
     publish's delta condition)."""
-    has_invocations = con.execute(
-        "select count(*) from information_schema.tables where table_catalog = ? "
-        "and table_schema = 'ops' and table_name = 'dbt_invocations'",
-        [_current_catalog(con)],
-    ).fetchone()[0]
     last_invocation = (
         "(select invocation_id from ops.dbt_invocations order by started_at desc limit 1)"
-        if has_invocations
+        if ("ops", "dbt_invocations") in work
         else "null::varchar"
     )
     con.execute("drop table if exists published.ops.published")

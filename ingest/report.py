@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from ingest.errors import WebfunnelError
+from ingest.errors import WebfunnelError, first_line
 from ingest.marts_source import MartsSource, open_marts
 
 __all__ = ["ReportError", "ReportSummary", "write_report"]
@@ -178,11 +178,6 @@ def _write(out: Path, page: str) -> None:
             Path(tmp_name).unlink(missing_ok=True)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 # ---------------------------------------------------------------------------- reading
 
 
@@ -201,7 +196,7 @@ class _Marts:
                 """
             )
         except source.errors as exc:
-            reason = _first_line(exc)
+            reason = first_line(exc)
             raise ReportError(f"cannot read the warehouse {self.warehouse}: {reason}") from exc
         columns: dict[str, set[str]] = defaultdict(set)
         for table, column in found:
@@ -238,7 +233,7 @@ class _Marts:
             return self.source.fetch(sql)
         except self.source.errors as exc:
             raise ReportError(
-                f"cannot read marts.{relation} from {self.warehouse}: {_first_line(exc)}"
+                f"cannot read marts.{relation} from {self.warehouse}: {first_line(exc)}"
             ) from exc
 
     def count(self, relation: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.errors import WebfunnelError
+from ingest.errors import WebfunnelError, first_line
 from ingest.marts_source import open_marts
 
 
@@ -53,7 +53,8 @@ def print_summary(warehouse: Path, target: str = "duckdb") -> None:
         quarantined = source.fetch("select count(*) from ops.quarantine")[0][0]
         print(f"\n{quarantined:,} rejected files and rows are in ops.quarantine")
     except source.errors as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WebfunnelError(f"cannot read the marts from {source.label}: {first}") from exc
+        raise WebfunnelError(
+            f"cannot read the marts from {source.label}: {first_line(exc)}"
+        ) from exc
     finally:
         source.close()
