@@ -78,10 +78,16 @@ def _get(url: str) -> dict:
         return json.loads(response.read())
 
 
-def _airflow(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=300
-    )
+def _airflow(env: dict, *args: str, attempts: int = 3) -> str:
+    """An airflow CLI command; tried again when it fails, because on SQLite a busy scheduler
+    can hold the database past the lock wait (a failed command writes nothing)."""
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(
+            [str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=300
+        )
+        if done.returncode == 0 or attempt == attempts:
+            break
+        time.sleep(10)
     assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stderr[-3000:]}"
     return done.stdout
 
