@@ -134,14 +134,29 @@ def _add_target(command: argparse.ArgumentParser) -> None:
 
 
 def _server_target(args: argparse.Namespace) -> str | None:
-    """`--target` or `WEBFUNNEL_TARGET` = postgres sends run/backfill to the server loader."""
+    """`--target` or `WEBFUNNEL_TARGET` = postgres or redshift sends run/backfill to a
+    server loader; None for the DuckDB pipeline."""
     target = resolve_target(args.target)
-    if target == "redshift":
-        raise WebfunnelError(
-            "on Redshift the landed files are loaded by COPY from S3 (ingest/redshift.py), "
-            "not from a local landing folder: see README 'Deploying on Redshift'"
-        )
     return None if target == "duckdb" else target
+
+
+def _server_load(target: str, paths: Paths, window: tuple[datetime, datetime] | None, quiet: bool):
+    """Load (or, with a window, reload) on PostgreSQL from the landing folder, or on Redshift
+    from the landing zone on S3 (``WEBFUNNEL_RS_LANDING``; ``--landing`` does not apply)."""
+    if target == "redshift":
+        from ingest import redshift_load
+
+        where = redshift_load.RedshiftLanding.from_environment()
+        if window is None:
+            return redshift_load.run(where, quiet=quiet)
+        return redshift_load.backfill(where, *window, quiet=quiet)
+    from ingest import pg_load
+
+    if window is None:
+        return pg_load.run(paths.landing, paths.archive, target=target, quiet=quiet)
+    return pg_load.backfill(
+        paths.landing, *window, archive=paths.archive, target=target, quiet=quiet
+    )
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -150,13 +165,12 @@ def _run(args: argparse.Namespace) -> None:
     paths = Paths.resolve(args.landing, args.warehouse)
     target = _server_target(args)
     if target is not None:
-        from ingest import pg_load
-
-        stats = pg_load.run(paths.landing, paths.archive, target=target, quiet=args.quiet)
+        stats = _server_load(target, paths, None, args.quiet)
         print(
             f"webfunnel run ({target}): {stats.batches_loaded} batches loaded "
             f"({stats.rows_loaded:,} rows), {stats.batches_discarded} discarded, "
-            f"{stats.rows_quarantined:,} rows quarantined"
+            f"{stats.batches_retrying} awaiting retry, {stats.rows_quarantined:,} rows "
+            "quarantined"
         )
         return
     summary = run(paths, quiet=args.quiet)
@@ -170,11 +184,7 @@ def _backfill(args: argparse.Namespace) -> None:
     paths = Paths.resolve(args.landing, args.warehouse)
     target = _server_target(args)
     if target is not None:
-        from ingest import pg_load
-
-        stats = pg_load.backfill(
-            paths.landing, args.start, args.end, paths.archive, target=target, quiet=args.quiet
-        )
+        stats = _server_load(target, paths, (args.start, args.end), args.quiet)
         print(
             f"webfunnel backfill ({target}) [{args.start}, {args.end}): "
             f"{stats.batches_loaded} batches reloaded ({stats.rows_loaded:,} rows)"

@@ -127,12 +127,26 @@ def _check_magic(path: Path) -> None:
         raise TransientFileError("file disappeared before it could be read") from exc
     except OSError as exc:
         raise TransientFileError(f"I/O error reading the file: {exc}") from exc
-    if size == 0 or (head == b"PAR1" and tail != b"PAR1"):
-        if time.time() - mtime < SETTLE_SECONDS:
-            raise TransientFileError("file is still being written (no Parquet footer yet)")
-        raise RejectedFile("truncated Parquet file (no footer)" if size else "empty file")
+    problem = parquet_magic_problem(size, head, tail)
+    if problem is None:
+        return
+    if problem != NOT_PARQUET and time.time() - mtime < SETTLE_SECONDS:
+        raise TransientFileError("file is still being written (no Parquet footer yet)")
+    raise RejectedFile(problem)
+
+
+NOT_PARQUET = "not a Parquet file"
+
+
+def parquet_magic_problem(size: int, head: bytes, tail: bytes) -> str | None:
+    """Why a file with these first and last four bytes cannot be Parquet, or None."""
+    if size == 0:
+        return "empty file"
+    if head == b"PAR1" and tail != b"PAR1":
+        return "truncated Parquet file (no footer)"
     if head != b"PAR1":
-        raise RejectedFile("not a Parquet file")
+        return NOT_PARQUET
+    return None
 
 
 def _typed_expression(name: str, kind: str, column_type: str) -> str:

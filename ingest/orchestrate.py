@@ -334,6 +334,16 @@ def newest_landed_partition(paths: Paths, end: datetime) -> datetime | None:
     return max(hours, default=None)
 
 
+# the newest partition hour whose data the last recorded build covered
+MARTS_THROUGH_SQL = """
+select max(partition_at) from ops.batch_state_transitions
+where state = 'succeeded' and transition_id <= (
+    select built_through_transition_id from ops.build_state
+    order by built_at desc limit 1
+)
+"""
+
+
 def marts_through(warehouse: Path) -> datetime | None:
     """The newest partition hour whose data the published marts were built from."""
     import duckdb
@@ -342,15 +352,7 @@ def marts_through(warehouse: Path) -> datetime | None:
         return None
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return con.execute(
-            """
-            select max(partition_at) from ops.batch_state_transitions
-            where state = 'succeeded' and transition_id <= (
-                select built_through_transition_id from ops.build_state
-                order by built_at desc limit 1
-            )
-            """
-        ).fetchone()[0]
+        return con.execute(MARTS_THROUGH_SQL).fetchone()[0]
     except duckdb.Error:
         return None
     finally:
@@ -361,6 +363,10 @@ def check_freshness(paths: Paths, end: datetime) -> dict[str, Any]:
     """Fail when the published marts trail the newest landed partition by more than MAX_LAG."""
     landed = newest_landed_partition(paths, end)
     built = marts_through(paths.warehouse)
+    return _freshness_verdict(landed, built, str(paths.warehouse))
+
+
+def _freshness_verdict(landed: datetime | None, built: datetime | None, what: str) -> dict:
     report = {
         "newest_landed_partition": landed.isoformat() if landed else None,
         "marts_through_partition": built.isoformat() if built else None,
@@ -372,7 +378,7 @@ def check_freshness(paths: Paths, end: datetime) -> dict[str, Any]:
     if lag is None or lag > MAX_LAG:
         behind = "have never been published" if lag is None else f"are {_hours(lag)} behind"
         raise StaleMartsError(
-            f"stale marts: {paths.warehouse} {behind} the newest landed partition "
+            f"stale marts: {what} {behind} the newest landed partition "
             f"{landed:%Y-%m-%d %H:00} UTC (marts built through "
             f"{f'{built:%Y-%m-%d %H:00} UTC' if built else 'nothing'}; allowed lag "
             f"{_hours(MAX_LAG)}); check the load/build/publish tasks of this run and "
@@ -420,3 +426,100 @@ def failure_message(dag_id: str, task_id: str, run_id: str, interval: str, error
     return (
         f"ALERT {utcnow():%Y-%m-%dT%H:%M:%SZ} {dag_id}.{task_id} run {run_id} {interval}: {first}"
     )
+
+
+# ------------------------------------------------------------- PostgreSQL and Redshift targets
+#
+# With WEBFUNNEL_TARGET=postgres or redshift the hourly DAG has three tasks: load into the
+# server (ingest.pg_load or ingest.redshift_load), dbt build there, and the freshness gate.
+# There is no publish step: a server's readers see each model's new table when dbt's
+# transaction commits. A scheduled run loads what is waiting in its interval and the hours
+# before it; a backfill run reloads its interval's partitions from scratch and rebuilds.
+
+SERVER_TARGETS = ("postgres", "redshift")
+
+
+def _server_connect(target: str):
+    from ingest import pg_load, redshift_load
+
+    return redshift_load.connect if target == "redshift" else pg_load.PgConnection.connect
+
+
+def _redshift_where():
+    from ingest.redshift_load import RedshiftLanding
+
+    return RedshiftLanding.from_environment()
+
+
+def load_into_server(
+    target: str, paths: Paths, start: datetime, end: datetime, run_id: str, reprocess: bool
+) -> dict[str, Any]:
+    """Load the interval's batches (and earlier waiting ones) into the server, without
+    building; with ``reprocess`` (a backfill run) reload the interval's partitions."""
+    from ingest import pg_load, redshift_load
+
+    start, end = utc_naive(start), utc_naive(end)
+    if target == "redshift":
+        where = _redshift_where()
+        if reprocess:
+            stats = redshift_load.backfill(where, start, end, build=False, run_id=run_id)
+        else:
+            stats = redshift_load.run(where, build=False, run_id=run_id, before=end)
+    elif reprocess:
+        stats = pg_load.backfill(
+            paths.landing, start, end, paths.archive, build=False, run_id=run_id
+        )
+    else:
+        stats = pg_load.run(paths.landing, paths.archive, build=False, run_id=run_id, before=end)
+    summary = {
+        "target": target,
+        "reprocessed": reprocess,
+        "batches_loaded": stats.batches_loaded,
+        "batches_discarded": stats.batches_discarded,
+        "batches_retrying": stats.batches_retrying,
+        "rows_loaded": stats.rows_loaded,
+        "rows_quarantined": stats.rows_quarantined,
+    }
+    log.info("loaded into %s: %s", target, summary)
+    return summary
+
+
+def build_on_server(target: str, run_id: str, load_summary: dict[str, Any]) -> dict[str, Any]:
+    """``dbt build --target <target>`` when anything changed (from scratch after a reload)."""
+    from ingest import pg_load
+
+    built = pg_load.build_if_needed(
+        target,
+        run_id,
+        force=bool(load_summary.get("reprocessed")),
+        connect=_server_connect(target),
+    )
+    return {"target": target, "built": built}
+
+
+def check_server_freshness(target: str, paths: Paths, end: datetime) -> dict[str, Any]:
+    """The freshness gate on the server's marts and ledger."""
+    from ingest import redshift_load
+
+    end = utc_naive(end)
+    if target == "redshift":
+        where = _redshift_where()
+        batches = redshift_load.discover(where.landing)
+        what = f"the Redshift marts ({where.landing})"
+    else:
+        batches = discover(paths.landing)
+        what = "the PostgreSQL marts"
+    landed = max(
+        (b.partition_at for b in batches if b.partition_at is not None and b.partition_at < end),
+        default=None,
+    )
+    connection = _server_connect(target)()
+    try:
+        exists = connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'ops' and table_name = 'build_state'"
+        ).fetchone()[0]
+        built = connection.execute(MARTS_THROUGH_SQL).fetchone()[0] if exists else None
+    finally:
+        connection.close()
+    return _freshness_verdict(landed, built, what)

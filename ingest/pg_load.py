@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from ingest.config import PROJECT_ROOT
 from ingest.errors import WebfunnelError, first_line
@@ -167,6 +166,15 @@ class PgConnection:
         with csv_path.open("rb") as handle:
             self.raw.cursor().copy_expert(sql, handle)
 
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Multi-row ``INSERT ... VALUES`` in pages (works on PostgreSQL and Redshift)."""
+        from psycopg2.extras import execute_values
+
+        sql = f"insert into {table} ({', '.join(columns)}) values %s"
+        execute_values(self.raw.cursor(), sql, [tuple(row) for row in rows], page_size=500)
+
     def close(self) -> None:
         self.raw.close()
 
@@ -180,6 +188,10 @@ def ensure_schema(pg: PgConnection) -> None:
 
 
 # --------------------------------------------------------------------------- loading
+
+
+class NotAttempted(WebfunnelError):
+    """Loading a batch failed for a reason that is not the file's: the run stops."""
 
 
 class _Staging:
@@ -225,21 +237,34 @@ def _load_batch(
     return loaded, quarantined
 
 
+def _loader(
+    pg: PgConnection, staging: _Staging, batch: Batch, file_path: Path, run_id: str
+) -> Callable[[], tuple[int, int]]:
+    return lambda: _load_batch(pg, staging, batch, file_path, run_id)
+
+
 def process_batch(
     pg: PgConnection,
-    staging: _Staging,
     ledger: Ledger,
     batch: Batch,
-    file_path: Path,
     attempt: int,
     stats: LoadStats,
+    load_rows: Callable[[], tuple[int, int]],
     max_attempts: int = MAX_ATTEMPTS,
 ) -> str:
-    """One batch through its lifecycle, exactly as ``load.process_batch`` does on DuckDB."""
+    """One batch through its lifecycle, exactly as ``load.process_batch`` does on DuckDB.
+
+    ``load_rows`` writes the batch's good rows into ``raw`` and its rejected rows into
+    ``ops.quarantine`` inside the transaction opened here, and returns their counts; it
+    raises ``RejectedFile`` (the file is discarded) or ``TransientFileError`` (it is tried
+    again on the next run, until ``max_attempts``). The PostgreSQL loader's ``load_rows``
+    validates in DuckDB and COPYs from stdin; the Redshift loader's runs
+    ``COPY ... FORMAT AS PARQUET`` from S3 (``ingest/redshift_load.py``).
+    """
     ledger.record(batch, RUNNING, attempt)
     pg.execute("begin")
     try:
-        loaded, quarantined = _load_batch(pg, staging, batch, file_path, ledger.run_id)
+        loaded, quarantined = load_rows()
         ledger.record(batch, SUCCEEDED, attempt)
         pg.execute("commit")
     except RejectedFile as exc:
@@ -263,6 +288,12 @@ def process_batch(
         ledger.record(batch, AWAITING_RETRY, attempt, str(exc))
         stats.batches_retrying += 1
         return AWAITING_RETRY
+    except NotAttempted as exc:
+        # nothing to do with this file (the warehouse cannot reach the landing zone): the
+        # batch goes back to waiting, its attempt not counted, and the run fails
+        pg.execute("rollback")
+        ledger.record(batch, AWAITING_SCHEDULING, attempt - 1, str(exc))
+        raise
     except BaseException:
         _rollback_quietly(pg)
         raise
@@ -299,55 +330,100 @@ def _resolve(landing: Path, archive: Path | None, batch: Batch) -> Path:
     return file_path
 
 
-def load_landed(
+# a function that makes the ``load_rows`` of ``process_batch`` for one batch
+LoaderFor = Callable[[Batch], Callable[[], tuple[int, int]]]
+
+
+def load_waiting(
     pg: PgConnection,
     ledger: Ledger,
-    landing: Path,
-    archive: Path | None = None,
+    discovered: Sequence[Batch],
+    loader_for: LoaderFor,
     progress: Callable[[int, int, Batch], None] | None = None,
+    before: datetime | None = None,
 ) -> LoadStats:
-    """Register new files, then load every waiting batch (new, retrying or interrupted)."""
-    ensure_schema(pg)
+    """Register the discovered files not yet in the ledger, then load every waiting batch
+    (new, retrying, or left ``running`` by a killed run). Shared by both server loaders.
+
+    ``before``: leave batches of partition hours from then on to later runs (an Airflow run
+    loads its interval and what earlier hours still have waiting, nothing later)."""
     known = ledger.current()
-    new = [batch for batch in discover(landing) if batch.batch_id not in known]
+    new = [batch for batch in discovered if batch.batch_id not in known]
     if new:
         pg.execute("begin")
         for batch in new:
             ledger.record(batch, AWAITING_SCHEDULING, 0)
         pg.execute("commit")
     stats = LoadStats()
-    pending = ledger.batches_in(LOADABLE)
-    with _staging() as staging:
-        for index, batch in enumerate(pending, start=1):
-            attempt = known.get(batch.batch_id, (AWAITING_SCHEDULING, 0))[1] + 1
-            path = _resolve(landing, archive, batch)
-            process_batch(pg, staging, ledger, batch, path, attempt, stats)
-            if progress is not None:
-                progress(index, len(pending), batch)
+    pending = [
+        batch
+        for batch in ledger.batches_in(LOADABLE)
+        if before is None or batch.partition_at is None or batch.partition_at < before
+    ]
+    for index, batch in enumerate(pending, start=1):
+        attempt = known.get(batch.batch_id, (AWAITING_SCHEDULING, 0))[1] + 1
+        process_batch(pg, ledger, batch, attempt, stats, loader_for(batch))
+        if progress is not None:
+            progress(index, len(pending), batch)
     return stats
+
+
+def reload_window(
+    pg: PgConnection,
+    ledger: Ledger,
+    discovered: Sequence[Batch],
+    start: datetime,
+    end: datetime,
+    loader_for: LoaderFor,
+) -> LoadStats:
+    """Forget and load again every discovered batch of a partition hour in [start, end)."""
+    known = ledger.current()
+    window = sorted(
+        (
+            batch
+            for batch in {batch.batch_id: batch for batch in reversed(discovered)}.values()
+            if batch.partition_at is not None and start <= batch.partition_at < end
+        ),
+        key=lambda batch: (batch.partition_at, batch.path),
+    )
+    stats = LoadStats()
+    for batch in window:
+        attempt = known.get(batch.batch_id, ("", 0))[1] + 1
+        ledger.record(batch, AWAITING_SCHEDULING, attempt - 1, f"backfill {ledger.run_id}")
+        _forget_batch(pg, batch)
+        process_batch(pg, ledger, batch, attempt, stats, loader_for(batch))
+    return stats
+
+
+def load_landed(
+    pg: PgConnection,
+    ledger: Ledger,
+    landing: Path,
+    archive: Path | None = None,
+    progress: Callable[[int, int, Batch], None] | None = None,
+    before: datetime | None = None,
+) -> LoadStats:
+    """Register new files, then load every waiting batch (new, retrying or interrupted)."""
+    ensure_schema(pg)
+    with _staging() as staging:
+
+        def loader_for(batch: Batch) -> Callable[[], tuple[int, int]]:
+            path = _resolve(landing, archive, batch)
+            return _loader(pg, staging, batch, path, ledger.run_id)
+
+        return load_waiting(pg, ledger, discover(landing), loader_for, progress, before)
 
 
 # --------------------------------------------------------------------------- user agents
 
 
 def _copy_user_agents(pg: PgConnection, user_agents: list[str]) -> int:
+    """Classify and insert (multi-row ``INSERT``: Redshift has no ``COPY FROM STDIN``)."""
     if not user_agents:
         return 0
     now = utcnow()
-    parsed = [classify(user_agent) for user_agent in user_agents]
-    table = pa.table(
-        {
-            "user_agent": pa.array(user_agents, pa.string()),
-            "device_class": pa.array([row[0] for row in parsed], pa.string()),
-            "browser": pa.array([row[1] for row in parsed], pa.string()),
-            "os": pa.array([row[2] for row in parsed], pa.string()),
-            "parsed_at": pa.array([now] * len(parsed), pa.timestamp("us")),
-        }
-    )
-    with _staging() as staging:
-        staging.con.register("parsed_user_agents", table)
-        csv_path = staging.export("select * from parsed_user_agents", "user_agents")
-        pg.copy_csv("raw.user_agents", USER_AGENT_COLUMNS, csv_path)
+    rows = [(user_agent, *classify(user_agent), now) for user_agent in user_agents]
+    pg.insert_many("raw.user_agents", USER_AGENT_COLUMNS, rows)
     return len(user_agents)
 
 
@@ -422,12 +498,21 @@ def dbt_build(target: str = "postgres", *extra: str, quiet: bool = True) -> None
         raise WebfunnelError(f"dbt build --target {target} failed:\n" + "\n".join(tail))
 
 
-def build_if_needed(target: str, run_id: str, force: bool = False, quiet: bool = True) -> bool:
-    """``dbt build`` when new batches loaded or the models changed; records the build."""
+def build_if_needed(
+    target: str,
+    run_id: str,
+    force: bool = False,
+    quiet: bool = True,
+    connect: Callable[[], PgConnection] | None = None,
+) -> bool:
+    """``dbt build`` when new batches loaded or the models changed; records the build.
+
+    ``connect`` opens the warehouse the ledger is in (PostgreSQL by default)."""
     from ingest.pipeline import plan_build, project_fingerprint
 
+    connect = connect or PgConnection.connect
     fingerprint = project_fingerprint()
-    pg = PgConnection.connect()
+    pg = connect()
     try:
         plan = plan_build(pg, fingerprint)  # type: ignore[arg-type]
     finally:
@@ -437,7 +522,7 @@ def build_if_needed(target: str, run_id: str, force: bool = False, quiet: bool =
     # a forced build follows a backfill, which may have removed rows: rebuild from scratch
     extra = ("--full-refresh",) if (plan.full_refresh or force) else ()
     dbt_build(target, "--exclude", "test_type:unit", *extra, quiet=quiet)
-    pg = PgConnection.connect()
+    pg = connect()
     try:
         pg.execute(
             "insert into ops.build_state values (?, ?, ?, ?)",
@@ -454,16 +539,19 @@ def run(
     target: str = "postgres",
     build: bool = True,
     quiet: bool = True,
+    run_id: str | None = None,
+    before: datetime | None = None,
 ) -> LoadStats:
-    """Load every landed file not yet loaded into the server, parse new user agents, build."""
+    """Load every landed file not yet loaded into the server (of the partition hours before
+    ``before``, if given), parse new user agents, build."""
     if not landing.is_dir():
         raise WebfunnelError(f"landing folder {landing} does not exist")
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     pg = PgConnection.connect()
     try:
         ensure_schema(pg)
         ledger = Ledger(pg, run_id)  # type: ignore[arg-type]
-        stats = load_landed(pg, ledger, landing, archive, progress_printer(not quiet))
+        stats = load_landed(pg, ledger, landing, archive, progress_printer(not quiet), before)
         parse_new_user_agents(pg, run_id)
     finally:
         pg.close()
@@ -490,37 +578,28 @@ def backfill(
     target: str = "postgres",
     build: bool = True,
     quiet: bool = True,
+    run_id: str | None = None,
 ) -> LoadStats:
     """Reload the batches of the partitions in [start, end), then rebuild the models
     (the server twin of ``pipeline.backfill``)."""
     if end <= start:
         raise WebfunnelError(f"backfill window is empty: --end {end} is not after --start {start}")
-    run_id = new_run_id()
-    stats = LoadStats()
+    run_id = run_id or new_run_id()
     pg = PgConnection.connect()
     try:
         ensure_schema(pg)
         ledger = Ledger(pg, run_id)  # type: ignore[arg-type]
-        known = ledger.current()
-        on_disk = {batch.batch_id: batch for batch in discover(landing)}
+        # the landing zone's copy of a file wins over the archive's (discover order)
+        discovered = discover(landing)
         if archive is not None and archive.is_dir():
-            for batch in discover(archive):
-                on_disk.setdefault(batch.batch_id, batch)
-        window = sorted(
-            (
-                batch
-                for batch in on_disk.values()
-                if batch.partition_at is not None and start <= batch.partition_at < end
-            ),
-            key=lambda batch: (batch.partition_at, batch.path),
-        )
+            discovered += discover(archive)
         with _staging() as staging:
-            for batch in window:
-                attempt = known.get(batch.batch_id, ("", 0))[1] + 1
-                ledger.record(batch, AWAITING_SCHEDULING, attempt - 1, f"backfill {run_id}")
-                _forget_batch(pg, batch)
+
+            def loader_for(batch: Batch) -> Callable[[], tuple[int, int]]:
                 path = _resolve(landing, archive, batch)
-                process_batch(pg, staging, ledger, batch, path, attempt, stats)
+                return _loader(pg, staging, batch, path, ledger.run_id)
+
+            stats = reload_window(pg, ledger, discovered, start, end, loader_for)
         reparse_all_user_agents(pg)
     finally:
         pg.close()

@@ -315,6 +315,9 @@ def schema_sql() -> list[str]:
         "    path varchar(1024) not null,\n    file_row_number bigint,\n"
         "    reason varchar(4096) not null,\n    content varchar(65535),\n"
         "    quarantined_at timestamp not null,\n    run_id varchar(64)\n)",
+        "create table if not exists ops.build_state (\n"
+        "    built_at timestamp not null,\n    built_through_transition_id bigint not null,\n"
+        "    project_fingerprint varchar(256) not null,\n    run_id varchar(64) not null\n)",
         "create or replace view ops.batches as\n"
         'select\n    batch_id, source, path, partition_at, state, "at" as state_at, attempt,\n'
         "    reason, file_size, file_mtime\nfrom (\n"

@@ -76,9 +76,17 @@ def test_summary_without_warehouse(tmp_path):
         (("summary", "--target", "oracle"), {}, "invalid choice: 'oracle'"),
         (("summary",), {"WEBFUNNEL_TARGET": "oracle"}, "unknown target 'oracle'"),
         # Redshift loads from S3 with COPY: a local landing folder is not its input
-        (("run", "--target", "redshift"), {}, "loaded by COPY from S3"),
+        (("run", "--target", "redshift"), {},
+         "Redshift loads from S3: set WEBFUNNEL_RS_LANDING=s3://<bucket>/<prefix>"),
         (("backfill", "--start", "2026-11-02", "--end", "2026-11-03"),
-         {"WEBFUNNEL_TARGET": "redshift"}, "loaded by COPY from S3"),
+         {"WEBFUNNEL_TARGET": "redshift", "WEBFUNNEL_RS_LANDING": "s3://acme/landing"},
+         "set WEBFUNNEL_RS_IAM_ROLE to the ARN of the IAM role the cluster uses to read "
+         "s3://acme/landing"),
+        (("run", "--target", "redshift"),
+         {"WEBFUNNEL_RS_LANDING": "s3://acme/landing", "WEBFUNNEL_RS_IAM_ROLE": "arn:r",
+          "WEBFUNNEL_RS_HOST": "127.0.0.1", "WEBFUNNEL_RS_PORT": "1",
+          "WEBFUNNEL_RS_SSLMODE": "disable"},
+         "cannot connect to Redshift webfunnel@127.0.0.1:1/webfunnel"),
         # nothing listens on port 1: the server targets say where they tried to connect
         (("summary", "--target", "postgres"),
          {"WEBFUNNEL_PG_HOST": "127.0.0.1", "WEBFUNNEL_PG_PORT": "1", "WEBFUNNEL_PG_USER": "u"},

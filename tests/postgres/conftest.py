@@ -12,6 +12,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,8 @@ def _unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
+@contextmanager
+def _fresh_database() -> Iterator[str]:
     """Create ``webfunnel_test_<random>``, point WEBFUNNEL_PG_DBNAME at it, drop it after."""
     try:
         import psycopg2
@@ -74,3 +75,17 @@ def pg_database() -> Iterator[str]:
         with admin.cursor() as cursor:
             cursor.execute(f'drop database if exists "{name}" with (force)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One database for the session (the marts-equality tests)."""
+    with _fresh_database() as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def pg_module_database() -> Iterator[str]:
+    """A database of the module's own (tests whose loader must start from nothing)."""
+    with _fresh_database() as name:
+        yield name
