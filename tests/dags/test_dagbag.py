@@ -39,6 +39,7 @@ CHILD = textwrap.dedent(
             "catchup": dag.catchup,
             "start_date": dag.start_date.isoformat(),
             "timetable": type(dag.timetable).__name__,
+            "tasks": sorted(task.task_id for task in dag.tasks),
         }
         for dag_id, dag in bag.dags.items()
     }
@@ -48,10 +49,12 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_dags_import_cleanly(tmp_path):
+def _parse(tmp_path, **extra_env) -> dict:
     env = airflow_env(tmp_path / "airflow")
+    env.pop("WEBFUNNEL_TARGET", None)
     env["WEBFUNNEL_LANDING"] = str(tmp_path / "does-not-exist" / "landing")
     env["WEBFUNNEL_WAREHOUSE"] = str(tmp_path / "does-not-exist" / "warehouse.duckdb")
+    env.update(extra_env)
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(DAGS)],
         env=env,
@@ -60,7 +63,11 @@ def test_dags_import_cleanly(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_dags_import_cleanly(tmp_path):
+    report = _parse(tmp_path)
     assert report["errors"] == {}
     assert set(report["dags"]) == {"webfunnel_hourly", "webfunnel_crm_import"}
     assert report["seconds"] < 5, "parsing the DAG files should take well under a second"
@@ -75,3 +82,28 @@ def test_dags_import_cleanly(tmp_path):
     # every task retries twice except the freshness gate, which alerts at once
     assert sorted(hourly["retries"]) == [0, 2, 2, 2, 2, 2, 2]
     assert not (tmp_path / "does-not-exist").exists()
+    assert hourly["tasks"] == [
+        "dbt_build",
+        "discover",
+        "freshness",
+        "load",
+        "mart_quality",
+        "publish",
+        "validate",
+    ]
+
+
+def test_hourly_dag_for_a_server_target(tmp_path):
+    """Parsed with WEBFUNNEL_TARGET=redshift: three tasks, and still no connection (the
+    socket guard) and nothing heavy imported; an unknown target is an import error."""
+    report = _parse(tmp_path, WEBFUNNEL_TARGET="redshift", WEBFUNNEL_RS_HOST="203.0.113.1")
+    assert report["errors"] == {}
+    assert report["heavy"] == []
+    hourly = report["dags"]["webfunnel_hourly"]
+    assert hourly["tasks"] == ["dbt_build", "freshness", "load"]
+    assert sorted(hourly["retries"]) == [0, 2, 2]
+    assert hourly["max_active_runs"] == 1
+
+    broken = _parse(tmp_path, WEBFUNNEL_TARGET="oracle")
+    [error] = [text for path, text in broken["errors"].items() if "webfunnel_hourly" in path]
+    assert "WEBFUNNEL_TARGET='oracle': expected duckdb, postgres or redshift" in error
