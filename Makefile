@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# two workers for two cores: test files run in parallel, each file whole on one worker
+TEST_WORKERS ?= 2
 DATA ?= data
 DEMO_START ?= 2026-10-05
 DEMO_DAYS ?= 21
@@ -31,7 +33,7 @@ demo: install
 		$(BIN)/webfunnel report --out $(DATA)/dashboard.html; fi
 
 test: install
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 lint: install
 	$(BIN)/ruff check ingest tests dags

@@ -471,10 +471,12 @@ def new_run_id() -> str:
 
 
 def dbt_build(target: str = "postgres", *extra: str, quiet: bool = True) -> None:
-    """``dbt build --target <target>`` in a subprocess, with its own target and log folders
-    (so it never disturbs the DuckDB pipeline's partial-parse state)."""
+    """``dbt build --target <target>`` in a subprocess, with target and log folders of that
+    target and database (so it never disturbs the DuckDB pipeline's partial-parse state,
+    and two databases never share one)."""
     dbt = Path(sys.executable).parent / "dbt"
-    workdir = PROJECT_ROOT / "target" / target
+    variable = "WEBFUNNEL_RS_DBNAME" if target == "redshift" else "WEBFUNNEL_PG_DBNAME"
+    workdir = PROJECT_ROOT / "target" / f"{target}-{os.environ.get(variable, 'webfunnel')}"
     args = [
         str(dbt),
         *(["--quiet"] if quiet else []),

@@ -627,7 +627,11 @@ class DevTools:
         for message in self.events:
             method, params = message.get("method"), message.get("params", {})
             if method == "Runtime.exceptionThrown":
-                found.append(json.dumps(params["exceptionDetails"])[:500])
+                # the message first: the details' JSON starts with the page URL, whose length
+                # depends on where the test runs
+                details = params["exceptionDetails"]
+                thrown = (details.get("exception") or {}).get("description") or ""
+                found.append(f"{details.get('text', '')} {thrown}".strip()[:500])
             elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
                 found.append(json.dumps(params.get("args"))[:500])
             elif method == "Log.entryAdded" and params["entry"].get("level") == "error":

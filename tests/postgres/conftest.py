@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -75,6 +76,7 @@ def _fresh_database() -> Iterator[str]:
         with admin.cursor() as cursor:
             cursor.execute(f'drop database if exists "{name}" with (force)')
         admin.close()
+        shutil.rmtree(REPO / "target" / f"postgres-{name}", ignore_errors=True)  # dbt's
 
 
 @pytest.fixture(scope="session")
