@@ -30,16 +30,18 @@ int_pageviews_sessionized as (
 
 ),
 
+-- a cookie's first ping is always a touch: internal navigation as a first ping is `direct`
+-- (CONTRACT §2, channel rule 3), so `first_touch` agrees with the visitor's first channel
 touches as (
 
     select
         cookie,
         event_id,
         created_at,
-        touch_channel as channel
+        coalesce(touch_channel, 'direct') as channel
 
     from int_pageviews_sessionized
-    where is_touch
+    where is_touch or pageview_number = 1
 
 ),
 

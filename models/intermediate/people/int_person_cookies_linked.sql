@@ -1,10 +1,11 @@
-{#- The cookies linked to a person: the cookies of its signups and the cookies that
-    logged in with the person's email (CONTRACT §2, retention). -#}
+{#- The cookies linked to a person (CONTRACT §2, retention): the signup cookie (of the
+    person's first signup, as for the funnel; a later signup from another cookie does not
+    link it) and the cookies that logged in with the person's email. -#}
 with
 
-stg_signups__signups as (
+int_persons_signed_up as (
 
-    select * from {{ ref('stg_signups__signups') }}
+    select * from {{ ref('int_persons_signed_up') }}
 
 ),
 
@@ -16,7 +17,7 @@ stg_accounts__events as (
 
 links as (
 
-    select person_id, cookie from stg_signups__signups
+    select person_id, cookie from int_persons_signed_up
     union
     select person_id, cookie from stg_accounts__events
     where event_type = 'login'
