@@ -190,7 +190,14 @@ def _row_checks(source: Source) -> str:
 
 def _arrow_type_name(arrow_type: pa.DataType) -> str:
     """The DuckDB type name a Parquet column of this Arrow type reads as."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+    if pa.types.is_dictionary(arrow_type):
+        # e.g. a pandas Categorical: stored as plain values, read by DuckDB as such
+        return _arrow_type_name(arrow_type.value_type)
+    if (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_string_view(arrow_type)
+    ):
         return "VARCHAR"
     if pa.types.is_null(arrow_type):
         return "NULL"

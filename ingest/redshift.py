@@ -122,8 +122,18 @@ def file_columns(path: Path) -> list[tuple[str, str]]:
     return [(field.name, str(field.type)) for field in schema]
 
 
+def _value_type(arrow_type: str) -> str:
+    """A dictionary-encoded column (a pandas Categorical) as the type of its values;
+    string views as strings."""
+    match = re.match(r"^dictionary<values=([^,]+), indices=", arrow_type)
+    if match:
+        arrow_type = match.group(1)
+    return "string" if arrow_type == "string_view" else arrow_type
+
+
 def _redshift_type(arrow_type: str) -> str:
     """The staging column type COPY can load this Parquet type into."""
+    arrow_type = _value_type(arrow_type)
     if _TEXT_ARROW.match(arrow_type):
         return "varchar(65535)"
     if arrow_type.startswith("timestamp["):
@@ -146,7 +156,7 @@ def _redshift_type(arrow_type: str) -> str:
 
 def check_file_columns(source: Source, columns: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The file-level rules of ``load.py``: every contract column present, of a usable type."""
-    types = dict(columns)
+    types = {name: _value_type(arrow_type) for name, arrow_type in columns}
     missing = [name for name in source.column_names if name not in types]
     if missing:
         raise RejectedFile("missing required column(s): " + ", ".join(missing))

@@ -75,6 +75,33 @@ def test_good_file_is_scheduled_run_and_succeeds_once(db, tmp_path):
     assert db.execute("select count(*) from raw.pings").fetchone() == (2,)
 
 
+def test_dictionary_and_view_strings_load_as_strings(db, tmp_path):
+    """A file written from pandas with a Categorical cookie (Arrow dictionary) and a
+    string-view url is readable Parquet with string columns: it loads, values intact."""
+    folder = tmp_path / "landing" / "pings" / "date=2026-11-02" / "hour=06"
+    folder.mkdir(parents=True)
+    start = datetime(2026, 11, 2, 6, 5)
+    table = pa.table(
+        {
+            "event_id": ["e1", "e2", "e3"],
+            "created_at": pa.array([start] * 3, pa.timestamp("us")),
+            "cookie": pa.array(["a", "b", "a"]).dictionary_encode(),
+            "url": pa.array(["https://a.io/x", "https://a.io/y", ""], pa.string_view()),
+            "referrer": [None, None, None],
+            "user_agent": [UA, UA, UA],
+        }
+    )
+    pq.write_table(table, folder / "categorical.parquet")
+    assert "dictionary<values=string" in str(pq.read_schema(folder / "categorical.parquet"))
+    _, stats = run(db, tmp_path / "landing", "r1")
+    assert (stats.batches_loaded, stats.batches_discarded) == (1, 0)
+    assert db.execute("select event_id, cookie, url from raw.pings order by 1").fetchall() == [
+        ("e1", "a", "https://a.io/x"),
+        ("e2", "b", "https://a.io/y"),
+        ("e3", "a", ""),
+    ]
+
+
 def test_bad_file_is_discarded_for_good(db, tmp_path):
     landing = tmp_path / "landing"
     folder = landing / "pings" / "date=2026-11-02" / "hour=06"

@@ -149,6 +149,18 @@ def test_a_file_the_duckdb_loader_rejects_is_rejected_before_any_sql(columns, re
     assert str(rejected.value) == reason
 
 
+def test_dictionary_and_view_strings_are_strings_on_redshift() -> None:
+    """A Categorical cookie (Arrow dictionary) and a string-view url stage as varchar."""
+    columns = [
+        (name, "dictionary<values=string, indices=int8, ordered=0>" if name == "cookie" else kind)
+        for name, kind in PING_COLUMNS
+    ]
+    columns = [(name, "string_view" if name == "url" else kind) for name, kind in columns]
+    create = _sql(columns=columns)[0]
+    assert '"cookie" varchar(65535)' in create
+    assert '"url" varchar(65535)' in create
+
+
 def test_file_columns_reads_the_parquet_footer_in_file_order(tmp_path: Path) -> None:
     path = tmp_path / "part-0.parquet"
     table = pa.table(
