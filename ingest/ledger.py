@@ -84,6 +84,13 @@ create table if not exists ops.quarantine (
     quarantined_at timestamp not null,
     run_id varchar
 );
+create table if not exists ops.reprocessed_batches (
+    run_id varchar not null,
+    batch_id varchar not null,
+    source varchar not null,
+    rows_before bigint not null,
+    digest_before varchar
+);
 create table if not exists ops.pipeline_runs (
     run_id varchar primary key,
     command varchar not null,

@@ -186,7 +186,7 @@ def discover_batches(
                 and state not in LOADABLE
             ):
                 # this interval is processed again from scratch (a retry or a backfill)
-                _forget_batch(con, batch.batch_id, batch.source)
+                _forget_batch(con, batch.batch_id, batch.source, run_id)
                 ledger.record(batch, AWAITING_SCHEDULING, attempt, f"reprocess {run_id}")
         pending = [
             batch
@@ -278,6 +278,7 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
         open_work_db,
         plan_build,
         project_fingerprint,
+        reloaded_data_changed,
     )
 
     stats = LoadStats(
@@ -292,9 +293,11 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
         if not plan.needed:
             _finish_run(con, run_id, "succeeded", stats, 0, fingerprint, "nothing new")
             return {"built": False, "models_built": 0}
+        # the interval was processed again and its files now give other rows: from scratch
+        full_refresh = plan.full_refresh or reloaded_data_changed(con, run_id)
     finally:
         con.close()
-    extra = ("--full-refresh",) if plan.full_refresh else ()
+    extra = ("--full-refresh",) if full_refresh else ()
     result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=True)
     con = open_work_db(paths)
     try:

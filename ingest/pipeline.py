@@ -308,18 +308,20 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
             file_path = paths.landing / batch.path
             if not file_path.exists():
                 file_path = paths.archive / batch.path
-            _forget_batch(con, batch.batch_id, batch.source)
+            _forget_batch(con, batch.batch_id, batch.source, run_id)
             process_batch(con, ledger, batch, file_path, attempt, stats)
             progress(index, len(window), batch)
         parsed = _reparse_all_user_agents(con, run_id)
         plan = plan_build(con, project_fingerprint())
+        changed = reloaded_data_changed(con, run_id)
     finally:
         con.close()
     # the same mechanism as the documented dbt command: the incremental models take in the
-    # window's batches again (everything, when the logic changed since the last build)
+    # window's batches again; everything, when the logic changed since the last build or the
+    # reloaded files now give other rows (reloaded_data_changed)
     models = _build_and_publish(
         paths, run_id, "backfill", stats, plan.through, quiet,
-        full_refresh=plan.full_refresh, window=(start, end),
+        full_refresh=plan.full_refresh or changed, window=(start, end),
     )  # fmt: skip
     return RunSummary(
         run_id=run_id,
@@ -335,12 +337,49 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
     )
 
 
-def _forget_batch(con: duckdb.DuckDBPyConnection, batch_id: str, source: str) -> None:
-    """Remove a batch's rows so that reloading it cannot count them twice."""
+def _batch_digest_sql(source: str) -> str:
+    """Row count and an order-independent digest of a batch's rows in ``raw``: everything
+    the models read of them (the contract columns and the row number that breaks ties)."""
+    columns = ", ".join([*SOURCES[source].column_names, "_file_row_number"])
+    return (
+        f"select count(*), cast(bit_xor(hash({columns})) as varchar) "
+        f"from raw.{SOURCES[source].name} "
+        "where _batch_id = ?"
+    )
+
+
+def _forget_batch(con: duckdb.DuckDBPyConnection, batch_id: str, source: str, run_id: str) -> None:
+    """Remove a batch's rows so that reloading it cannot count them twice, keeping their
+    digest in ``ops.reprocessed_batches`` (``reloaded_data_changed`` compares it)."""
     con.execute("begin transaction")
+    rows, digest = con.execute(_batch_digest_sql(source), [batch_id]).fetchone()
+    con.execute(
+        "insert into ops.reprocessed_batches values (?, ?, ?, ?, ?)",
+        [run_id, batch_id, source, rows, digest],
+    )
     con.execute(f"delete from raw.{SOURCES[source].name} where _batch_id = ?", [batch_id])
     con.execute("delete from ops.quarantine where batch_id = ?", [batch_id])
     con.execute("commit")
+
+
+def reloaded_data_changed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Whether a batch this run forgot and loaded again now has other rows than before (a
+    file landed again with other content, or a loader fix that keeps or rejects other rows).
+
+    The incremental models recompute what the reloaded rows touch; they cannot see a row that
+    disappeared, nor the cookie a changed row used to belong to. So when a reload changed
+    anything the build is a full refresh, and exact; when it changed nothing the
+    incremental build is."""
+    forgotten = con.execute(
+        "select batch_id, source, rows_before, digest_before from ops.reprocessed_batches "
+        "where run_id = ?",
+        [run_id],
+    ).fetchall()
+    for batch_id, source, rows_before, digest_before in forgotten:
+        rows, digest = con.execute(_batch_digest_sql(source), [batch_id]).fetchone()
+        if (rows, digest) != (rows_before, digest_before):
+            return True
+    return False
 
 
 def _reparse_all_user_agents(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
