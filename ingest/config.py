@@ -49,10 +49,13 @@ class Paths:
         warehouse: str | os.PathLike[str] | None = None,
         archive: str | os.PathLike[str] | None = None,
     ) -> Paths:
-        """Paths from the arguments, else the environment, else the project defaults."""
-        landing_path = Path(landing or os.environ.get("WEBFUNNEL_LANDING") or DEFAULT_LANDING)
+        """Paths from the arguments, else the environment, else the project defaults, which
+        are under the project root whatever the current folder (CONTRACT §1, §3)."""
+        landing_path = Path(
+            landing or os.environ.get("WEBFUNNEL_LANDING") or PROJECT_ROOT / DEFAULT_LANDING
+        )
         warehouse_path = Path(
-            warehouse or os.environ.get("WEBFUNNEL_WAREHOUSE") or DEFAULT_WAREHOUSE
+            warehouse or os.environ.get("WEBFUNNEL_WAREHOUSE") or PROJECT_ROOT / DEFAULT_WAREHOUSE
         )
         archive_path = Path(
             archive

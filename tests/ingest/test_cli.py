@@ -116,3 +116,19 @@ def test_report_on_an_unreachable_server_is_an_error(tmp_path):
     result = webfunnel("report", "--target", "postgres", "--out", str(out), check=False, env=env)
     _one_line_error(result, "cannot connect to PostgreSQL u@127.0.0.1:1/webfunnel")
     assert not out.exists()
+
+
+def test_default_paths_are_under_the_project_root(tmp_path, monkeypatch):
+    """CONTRACT §1/§3: `data/landing` and `data/warehouse.duckdb` under the project root,
+    wherever the command runs from; explicit relative paths are the user's, from the cwd."""
+    from ingest.config import PROJECT_ROOT, Paths
+
+    for name in ("WEBFUNNEL_LANDING", "WEBFUNNEL_WAREHOUSE", "WEBFUNNEL_ARCHIVE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    paths = Paths.resolve()
+    assert paths.landing == PROJECT_ROOT / "data" / "landing"
+    assert paths.warehouse == PROJECT_ROOT / "data" / "warehouse.duckdb"
+    assert paths.archive == PROJECT_ROOT / "data" / "landing-archive"
+    explicit = Paths.resolve("in", "out/w.duckdb")
+    assert (explicit.landing, explicit.warehouse) == (tmp_path / "in", tmp_path / "out/w.duckdb")
