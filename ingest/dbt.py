@@ -32,11 +32,17 @@ def dbt_args(command: str, paths: Paths, *extra: str) -> list[str]:
     ]
 
 
-def run_dbt(command: str, paths: Paths, *extra: str, quiet: bool = False) -> DbtResult:
-    """Invoke dbt with the profile pointed at this pipeline's working database."""
+def run_dbt(
+    command: str, paths: Paths, *extra: str, quiet: bool = False, test_scope: str = "all"
+) -> DbtResult:
+    """Invoke dbt with the profile pointed at this pipeline's working database.
+
+    ``test_scope="changed"`` confines the data tests of the large incremental models to the
+    keys this build recomputes (``macros/test_scope.sql``)."""
     from dbt.cli.main import dbtRunner  # imported late: dbt's import is slow
 
     paths.export_env()
+    os.environ["WEBFUNNEL_TEST_SCOPE"] = test_scope
     paths.dbt_log_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     args = dbt_args(command, paths, *extra)

@@ -91,6 +91,11 @@ create table if not exists ops.reprocessed_batches (
     rows_before bigint not null,
     digest_before varchar
 );
+create table if not exists ops.test_scopes (
+    run_id varchar not null,
+    decided_at timestamp not null,
+    scope varchar not null
+);
 create table if not exists ops.pipeline_runs (
     run_id varchar primary key,
     command varchar not null,

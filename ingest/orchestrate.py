@@ -275,6 +275,7 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
     from ingest.pipeline import (
         BUILD_EXCLUDE,
         _finish_run,
+        decide_test_scope,
         open_work_db,
         plan_build,
         project_fingerprint,
@@ -298,7 +299,8 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
     finally:
         con.close()
     extra = ("--full-refresh",) if full_refresh else ()
-    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=True)
+    scope = decide_test_scope(paths, run_id, full_refresh, window=False)
+    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=True, test_scope=scope)
     con = open_work_db(paths)
     try:
         if not result.success:

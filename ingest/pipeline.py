@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -188,6 +188,32 @@ def _finish_run(
     )
 
 
+# an incremental hourly build tests only the keys it recomputed (macros/test_scope.sql) as
+# long as a build with the whole suite succeeded within this many hours
+FULL_TESTS_HOURS = float(os.environ.get("WEBFUNNEL_FULL_TESTS_HOURS", "24"))
+
+
+def decide_test_scope(paths: Paths, run_id: str, full_refresh: bool, window: bool) -> str:
+    """``all`` or ``changed``: the data tests this build runs (kept in ``ops.test_scopes``).
+
+    The whole suite runs on a full refresh, a backfill, and when no build with the whole
+    suite succeeded in the last ``FULL_TESTS_HOURS``; otherwise only the changed keys."""
+    con = open_work_db(paths)
+    try:
+        scope = "all"
+        if not (full_refresh or window) and FULL_TESTS_HOURS > 0:
+            last_full = con.execute(
+                "select max(decided_at) from ops.test_scopes where scope = 'all' "
+                "and run_id in (select run_id from ops.build_state)"
+            ).fetchone()[0]
+            if last_full is not None and utcnow() - last_full < timedelta(hours=FULL_TESTS_HOURS):
+                scope = "changed"
+        con.execute("insert into ops.test_scopes values (?, ?, ?)", [run_id, utcnow(), scope])
+    finally:
+        con.close()
+    return scope
+
+
 def _build_and_publish(
     paths: Paths,
     run_id: str,
@@ -205,7 +231,8 @@ def _build_and_publish(
     if window is not None:
         start, end = (moment.isoformat(sep=" ") for moment in window)
         extra += ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
-    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=quiet)
+    scope = decide_test_scope(paths, run_id, full_refresh, window is not None)
+    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=quiet, test_scope=scope)
     kill_point("build:done")
     con = open_work_db(paths)
     try:

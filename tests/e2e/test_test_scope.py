@@ -1,0 +1,74 @@
+"""Hourly builds test the keys they recomputed; the whole suite runs at least daily.
+
+On the hand-made set, landed in three parts:
+1. everything before 2026-11-02 23:00 (alice, bob and a bot; their signups): a first run,
+   a full refresh, so the whole suite (`all`);
+2. carol's pings of 23:00 and 00:00: an incremental run within a day of a whole-suite build,
+   so its tests read only the changed cookies (`changed`). Before it, a duplicate of bob's
+   `marts.visitors` row is planted in the working database: bob is not changed by part 2,
+   so the scoped `unique` test on `visitors.cookie` does not see it and the run succeeds;
+3. alice's later login (accounts, 2026-11-17), with WEBFUNNEL_FULL_TESTS_HOURS=0: the whole
+   suite runs, `unique_visitors_cookie` fails on bob's duplicate, and the run fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from ingest.config import work_db_for
+from tests.conftest import webfunnel
+
+PART_TWO = ("pings/date=2026-11-02/hour=23", "pings/date=2026-11-03/hour=00")
+PART_THREE = ("accounts/date=2026-11-17",)
+
+
+def _land(source: Path, landing: Path, prefixes: tuple[str, ...] | None) -> None:
+    """Copy the files under these prefixes (None: those under no prefix of parts 2 and 3)."""
+    for file in sorted(source.rglob("*.parquet")):
+        relative = file.relative_to(source).as_posix()
+        later = relative.startswith(PART_TWO + PART_THREE)
+        if (prefixes is None and later) or (
+            prefixes is not None and not relative.startswith(prefixes)
+        ):
+            continue
+        (landing / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, landing / relative)
+
+
+def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
+    source, _ = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    work = work_db_for(warehouse)
+
+    _land(source, landing, None)
+    webfunnel("run", *args)
+
+    with duckdb.connect(str(work)) as con:
+        con.execute(
+            "insert into marts.visitors select * from marts.visitors where cookie = 'c_bob'"
+        )
+    _land(source, landing, PART_TWO)
+    webfunnel("run", *args)  # scoped: bob's duplicate is not among the changed cookies
+
+    target = Path(str(work).replace(".duckdb", ".dbt-target"))
+    compiled = next(target.rglob("unique_visitors_cookie.sql")).read_text()
+    assert "cookie in (select cookie from" in compiled and "int_cookies_changed" in compiled
+    with duckdb.connect(str(work), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from marts.visitors where cookie = 'c_carol'"
+        ).fetchone() == (1,)
+
+    _land(source, landing, PART_THREE)
+    failed = webfunnel("run", *args, check=False, env={"WEBFUNNEL_FULL_TESTS_HOURS": "0"})
+    assert failed.returncode != 0
+    assert "dbt build failed" in failed.stderr and "unique_visitors_cookie" in failed.stderr
+    compiled = next(target.rglob("unique_visitors_cookie.sql")).read_text()
+    assert "int_cookies_changed" not in compiled
+
+    with duckdb.connect(str(work), read_only=True) as con:
+        scopes = con.execute("select scope from ops.test_scopes order by decided_at").fetchall()
+    assert scopes == [("all",), ("changed",), ("all",)]
