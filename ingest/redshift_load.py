@@ -30,6 +30,7 @@ on the next runs and discarded with its reason after ``load.MAX_ATTEMPTS`` attem
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,7 +98,9 @@ def ensure_schema(rs: pg_load.PgConnection) -> None:
 # ----------------------------------------------------------------------------- files
 
 
+@functools.lru_cache(maxsize=8)
 def _filesystem(uri: str) -> tuple[Any, str]:
+    """The ``pyarrow.fs`` filesystem of a location, made once (S3 resolves credentials)."""
     import pyarrow.fs
 
     try:
@@ -165,8 +168,19 @@ def footer_columns(uri: str, batch: Batch) -> list[tuple[str, str]]:
     except FileNotFoundError as exc:
         raise TransientFileError("file disappeared before it could be read") from exc
     except OSError as exc:
-        raise TransientFileError(f"I/O error reading the file: {first_line(exc)}") from exc
+        message = first_line(exc)
+        if _is_configuration_error(message):
+            raise pg_load.NotAttempted(
+                f"cannot read {uri}/{batch.path}: {message} (check the AWS credentials the "
+                "loader lists the landing zone with)"
+            ) from exc
+        raise TransientFileError(f"I/O error reading the file: {message}") from exc
     return [(field.name, str(field.type)) for field in schema]
+
+
+def _is_configuration_error(message: str) -> bool:
+    squashed = message.lower().replace("_", "").replace(" ", "")
+    return any(marker.replace(" ", "") in squashed for marker in _CONFIGURATION_ERRORS)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -184,7 +198,7 @@ def _run_copy(rs: pg_load.PgConnection, batch: Batch, statements: list[str]) -> 
         raise  # the connection is gone: the run fails, the batch is loaded again next run
     except psycopg2.Error as exc:
         message = first_line(exc)
-        if any(marker in message.lower() for marker in _CONFIGURATION_ERRORS):
+        if _is_configuration_error(message):
             raise pg_load.NotAttempted(
                 f"COPY of {batch.path} refused: {message} (does WEBFUNNEL_RS_IAM_ROLE "
                 "allow s3:GetObject and s3:ListBucket on the landing zone?)"

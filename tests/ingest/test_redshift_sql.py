@@ -197,3 +197,22 @@ def test_every_statement_parses_under_the_redshift_dialect() -> None:
         if parsed.violations or unparsable:
             problems.append(statement.splitlines()[0])
     assert not problems, problems
+
+
+@pytest.mark.parametrize(
+    ("message", "configuration"),
+    [
+        ("S3ServiceException:Access Denied,Status 403,Error AccessDenied", True),
+        ("AWS Error ACCESS_DENIED during HeadObject operation: No response body.", True),
+        ("User arn:aws:redshift:... is not authorized to assume IAM Role arn:...", True),
+        ("S3ServiceException:The AWS Access Key Id you provided ... InvalidAccessKeyId", True),
+        ("division by zero", False),
+        ("Spectrum Scan Error: file has an invalid version number", False),
+    ],
+)
+def test_s3_refusals_are_configuration_errors_not_the_files(message, configuration) -> None:
+    """A refusal stops the run without counting an attempt against the batch; anything
+    else a COPY or a footer read raises counts against the file (retried, then discarded)."""
+    from ingest.redshift_load import _is_configuration_error
+
+    assert _is_configuration_error(message) is configuration
