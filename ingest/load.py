@@ -210,16 +210,21 @@ def _arrow_type_name(arrow_type: pa.DataType) -> str:
     return str(arrow_type).upper()
 
 
+def require_partition(batch: Batch) -> None:
+    """A file outside ``<source>/date=YYYY-MM-DD/hour=HH/`` is rejected whole."""
+    if batch.partition_at is None:
+        raise RejectedFile(
+            f"not in a partition folder: expected {batch.source}/date=YYYY-MM-DD/hour=HH/<file>"
+        )
+
+
 def inspect_file(batch: Batch, file_path: Path) -> tuple[str, ...]:
     """Check a file as a whole; returns the type of each contract column, in order.
 
     Raises RejectedFile (never loadable) or TransientFileError (try again later).
     """
     source = SOURCES[batch.source]
-    if batch.partition_at is None:
-        raise RejectedFile(
-            f"not in a partition folder: expected {batch.source}/date=YYYY-MM-DD/hour=HH/<file>"
-        )
+    require_partition(batch)
     _check_magic(file_path)
     try:
         schema = pq.read_schema(file_path)

@@ -296,10 +296,10 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
             return {"built": False, "models_built": 0}
         # the interval was processed again and its files now give other rows: from scratch
         full_refresh = plan.full_refresh or reloaded_data_changed(con, run_id)
+        scope = decide_test_scope(con, run_id, full_refresh, window=False)
     finally:
         con.close()
     extra = ("--full-refresh",) if full_refresh else ()
-    scope = decide_test_scope(paths, run_id, full_refresh, window=False)
     result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=True, test_scope=scope)
     con = open_work_db(paths)
     try:
@@ -328,12 +328,12 @@ def publish_marts(paths: Paths, run_id: str) -> str:
     return str(paths.warehouse)
 
 
-def newest_landed_partition(paths: Paths, end: datetime) -> datetime | None:
+def newest_landed_partition(batches: list[Batch], end: datetime) -> datetime | None:
     """The newest partition hour with a landed file, among the hours before ``end``."""
     end = utc_naive(end)
     hours = [
         batch.partition_at
-        for batch in discover(paths.landing)
+        for batch in batches
         if batch.partition_at is not None and batch.partition_at < end
     ]
     return max(hours, default=None)
@@ -366,7 +366,7 @@ def marts_through(warehouse: Path) -> datetime | None:
 
 def check_freshness(paths: Paths, end: datetime) -> dict[str, Any]:
     """Fail when the published marts trail the newest landed partition by more than MAX_LAG."""
-    landed = newest_landed_partition(paths, end)
+    landed = newest_landed_partition(discover(paths.landing), end)
     built = marts_through(paths.warehouse)
     return _freshness_verdict(landed, built, str(paths.warehouse))
 
@@ -506,7 +506,6 @@ def check_server_freshness(target: str, paths: Paths, end: datetime) -> dict[str
     """The freshness gate on the server's marts and ledger."""
     from ingest import redshift_load
 
-    end = utc_naive(end)
     if target == "redshift":
         where = _redshift_where()
         batches = redshift_load.discover(where.landing)
@@ -514,10 +513,7 @@ def check_server_freshness(target: str, paths: Paths, end: datetime) -> dict[str
     else:
         batches = discover(paths.landing)
         what = "the PostgreSQL marts"
-    landed = max(
-        (b.partition_at for b in batches if b.partition_at is not None and b.partition_at < end),
-        default=None,
-    )
+    landed = newest_landed_partition(batches, end)
     connection = _server_connect(target)()
     try:
         exists = connection.execute(

@@ -193,24 +193,22 @@ def _finish_run(
 FULL_TESTS_HOURS = float(os.environ.get("WEBFUNNEL_FULL_TESTS_HOURS", "24"))
 
 
-def decide_test_scope(paths: Paths, run_id: str, full_refresh: bool, window: bool) -> str:
+def decide_test_scope(
+    con: duckdb.DuckDBPyConnection, run_id: str, full_refresh: bool, window: bool
+) -> str:
     """``all`` or ``changed``: the data tests this build runs (kept in ``ops.test_scopes``).
 
     The whole suite runs on a full refresh, a backfill, and when no build with the whole
     suite succeeded in the last ``FULL_TESTS_HOURS``; otherwise only the changed keys."""
-    con = open_work_db(paths)
-    try:
-        scope = "all"
-        if not (full_refresh or window) and FULL_TESTS_HOURS > 0:
-            last_full = con.execute(
-                "select max(decided_at) from ops.test_scopes where scope = 'all' "
-                "and run_id in (select run_id from ops.build_state)"
-            ).fetchone()[0]
-            if last_full is not None and utcnow() - last_full < timedelta(hours=FULL_TESTS_HOURS):
-                scope = "changed"
-        con.execute("insert into ops.test_scopes values (?, ?, ?)", [run_id, utcnow(), scope])
-    finally:
-        con.close()
+    scope = "all"
+    if not (full_refresh or window) and FULL_TESTS_HOURS > 0:
+        last_full = con.execute(
+            "select max(decided_at) from ops.test_scopes where scope = 'all' "
+            "and run_id in (select run_id from ops.build_state)"
+        ).fetchone()[0]
+        if last_full is not None and utcnow() - last_full < timedelta(hours=FULL_TESTS_HOURS):
+            scope = "changed"
+    con.execute("insert into ops.test_scopes values (?, ?, ?)", [run_id, utcnow(), scope])
     return scope
 
 
@@ -223,6 +221,7 @@ def _build_and_publish(
     quiet: bool,
     full_refresh: bool = False,
     window: tuple[datetime, datetime] | None = None,
+    test_scope: str = "all",
 ) -> int:
     """dbt build, then record the build and publish. Returns the number of models built."""
     fingerprint = project_fingerprint()
@@ -231,8 +230,7 @@ def _build_and_publish(
     if window is not None:
         start, end = (moment.isoformat(sep=" ") for moment in window)
         extra += ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
-    scope = decide_test_scope(paths, run_id, full_refresh, window is not None)
-    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=quiet, test_scope=scope)
+    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=quiet, test_scope=test_scope)
     kill_point("build:done")
     con = open_work_db(paths)
     try:
@@ -276,7 +274,9 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
         plan = plan_build(con, fingerprint)
         needed, through = plan.needed, plan.through
         ledger_changed = bool(stats.batches_discarded or stats.batches_retrying or archived)
-        if not needed:
+        if needed:
+            scope = decide_test_scope(con, run_id, plan.full_refresh, window=False)
+        else:
             _finish_run(con, run_id, "succeeded", stats, 0, fingerprint, "nothing new")
         latest_build = con.execute(
             "select run_id from ops.build_state order by built_at desc limit 1"
@@ -286,8 +286,9 @@ def run(paths: Paths, quiet: bool = False) -> RunSummary:
     models = 0
     if needed:
         models = _build_and_publish(
-            paths, run_id, "run", stats, through, quiet, full_refresh=plan.full_refresh
-        )
+            paths, run_id, "run", stats, through, quiet,
+            full_refresh=plan.full_refresh, test_scope=scope,
+        )  # fmt: skip
     elif ledger_changed or is_behind(paths.warehouse, latest_build[0] if latest_build else None):
         publish(paths.work_db, paths.warehouse, run_id)
     return RunSummary(
@@ -341,6 +342,7 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
         parsed = _reparse_all_user_agents(con, run_id)
         plan = plan_build(con, project_fingerprint())
         changed = reloaded_data_changed(con, run_id)
+        decide_test_scope(con, run_id, plan.full_refresh or changed, window=True)  # all
     finally:
         con.close()
     # the same mechanism as the documented dbt command: the incremental models take in the

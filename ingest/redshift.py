@@ -37,7 +37,7 @@ from typing import Any
 
 from ingest.errors import WebfunnelError
 from ingest.ledger import Batch
-from ingest.load import RejectedFile
+from ingest.load import RejectedFile, require_partition
 from ingest.sources import SOURCES, STRING, TIMESTAMP, Source
 
 # Parquet (Arrow) types a contract column may have, as the DuckDB loader accepts them
@@ -111,13 +111,16 @@ def s3_uri(s3_root: str, batch: Batch) -> str:
     return s3_root.rstrip("/") + "/" + batch.path
 
 
-def file_columns(path: Path) -> list[tuple[str, str]]:
-    """(name, Arrow type) of every column of a Parquet file, in file order (footer only)."""
+def file_columns(source: Path | Any) -> list[tuple[str, str]]:
+    """(name, Arrow type) of every column of a Parquet file (a path or an open
+    ``pyarrow`` file), in file order, from its footer only. A footer that does not parse
+    rejects the file; an I/O error (``OSError``) is left to the caller."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        schema = pq.read_schema(path)
-    except Exception as exc:  # noqa: BLE001 - any unreadable footer rejects the file
+        schema = pq.read_schema(source)
+    except pa.ArrowInvalid as exc:
         raise RejectedFile(f"unreadable Parquet: {str(exc).splitlines()[0]}") from exc
     return [(field.name, str(field.type)) for field in schema]
 
@@ -255,10 +258,7 @@ def copy_batch_sql(
     transaction, together with the ledger's ``succeeded`` transition.
     """
     source = SOURCES[batch.source]
-    if batch.partition_at is None:
-        raise RejectedFile(
-            f"not in a partition folder: expected {batch.source}/date=YYYY-MM-DD/hour=HH/<file>"
-        )
+    require_partition(batch)
     types = check_file_columns(source, columns)
     stage = stage_table(batch)
     file_column_list = ", ".join(quote_identifier(name) for name, _ in columns)

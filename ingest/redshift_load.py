@@ -40,9 +40,15 @@ from typing import Any
 from ingest import pg_load
 from ingest.errors import WebfunnelError, first_line
 from ingest.ledger import Batch, Ledger, batch_id_for, parse_partition, utcnow
-from ingest.load import LoadStats, RejectedFile, TransientFileError, parquet_magic_problem
+from ingest.load import (
+    LoadStats,
+    RejectedFile,
+    TransientFileError,
+    parquet_magic_problem,
+    require_partition,
+)
 from ingest.pipeline import progress_printer
-from ingest.redshift import connection_settings, copy_batch_sql, schema_sql
+from ingest.redshift import connection_settings, copy_batch_sql, file_columns, schema_sql
 from ingest.sources import SOURCES
 
 # S3 refusing the cluster's role: nothing a retry of the file can fix
@@ -148,8 +154,6 @@ def discover(uri: str) -> list[Batch]:
 def footer_columns(uri: str, batch: Batch) -> list[tuple[str, str]]:
     """(name, Arrow type) of the file's columns, from its first and last bytes and footer;
     the DuckDB loader's file-level reasons for a file that is not usable Parquet."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     fs, base = _filesystem(uri)
     path = f"{base.rstrip('/')}/{batch.path}"
@@ -161,10 +165,7 @@ def footer_columns(uri: str, batch: Batch) -> list[tuple[str, str]]:
             problem = parquet_magic_problem(size, head, tail)
             if problem is not None:
                 raise RejectedFile(problem)
-            try:
-                schema = pq.read_schema(handle)
-            except pa.ArrowInvalid as exc:
-                raise RejectedFile(f"unreadable Parquet: {first_line(exc)}") from exc
+            return file_columns(handle)
     except FileNotFoundError as exc:
         raise TransientFileError("file disappeared before it could be read") from exc
     except OSError as exc:
@@ -175,7 +176,6 @@ def footer_columns(uri: str, batch: Batch) -> list[tuple[str, str]]:
                 "loader lists the landing zone with)"
             ) from exc
         raise TransientFileError(f"I/O error reading the file: {message}") from exc
-    return [(field.name, str(field.type)) for field in schema]
 
 
 def _is_configuration_error(message: str) -> bool:
@@ -214,11 +214,7 @@ def _loader_for(
         def load_rows() -> tuple[int, int]:
             in_archive = batch.batch_id in archived
             listed = (where.archive or "") if in_archive else where.landing
-            if batch.partition_at is None:
-                raise RejectedFile(
-                    f"not in a partition folder: expected {batch.source}/date=YYYY-MM-DD/"
-                    "hour=HH/<file>"
-                )
+            require_partition(batch)  # before reading: the DuckDB loader's order
             columns = footer_columns(listed, batch)  # copy_batch_sql checks them
             statements = copy_batch_sql(
                 batch,
