@@ -7,23 +7,26 @@ semantics are those of ``ingest/load.py``, in SQL:
 1. the file's Parquet schema (read from its footer, ``file_columns``) is checked first: a
    missing contract column or a column of the wrong type rejects the whole file with the same
    reasons as the DuckDB loader (``load.RejectedFile``);
-2. ``COPY`` into a per-batch temporary table with *every* column of the file, in the file's
-   order (a COPY from Parquet maps columns by position and the counts must match, so extra
-   columns are staged and ignored afterwards);
-3. one ``INSERT ... SELECT`` types the contract columns and adds the load metadata
-   (``_batch_id``, ``_file_row_number``, ``_partition_at``, ``_loaded_at``, ``_run_id``) for
-   the rows that pass the row rules, and another puts the rejected rows, with their reason and
-   content as JSON, into ``ops.quarantine``.
+2. ``COPY`` into a per-batch temporary table with *exactly* the file's columns, in the file's
+   order (a COPY from Parquet maps columns by position and the target table must have as many
+   columns as the file, so extra columns are staged and ignored afterwards);
+3. one ``CREATE TEMP TABLE ... AS`` numbers the staged rows (``_file_row_number``), types the
+   contract columns and gives each row its rejection reason, or null; from it, one
+   ``INSERT ... SELECT`` puts the rows that pass, with the load metadata (``_batch_id``,
+   ``_file_row_number``, ``_partition_at``, ``_loaded_at``, ``_run_id``), into
+   ``raw.<source>``, and another puts the rejected rows, with their reason and content as
+   JSON, into ``ops.quarantine``. Numbering once, before the split, keeps the row numbers of
+   the loaded and the quarantined rows of a file apart.
 
 The caller runs the statements of a batch and the ledger's ``succeeded`` transition in one
 transaction, exactly like ``load.process_batch``. No Redshift is reachable from the tests, so
 this module is tested on the SQL it generates (``tests/ingest/test_redshift_sql.py``), which
 must also parse under sqlfluff's Redshift dialect.
 
-Differences from DuckDB, on purpose: ``_file_row_number`` is an IDENTITY value of the staging
-table, unique within the batch but not guaranteed to follow the file's row order (Redshift
-COPY does not expose row positions); it only breaks ties between deliveries of one event
-inside a single file.
+Differences from DuckDB, on purpose: ``_file_row_number`` is ``row_number() over () - 1``
+over the staging table, unique within the batch but not guaranteed to follow the file's row
+order (Redshift COPY does not expose row positions, and a multi-slice table has no scan
+order); it only breaks ties between deliveries of one event inside a single file.
 """
 
 from __future__ import annotations
@@ -222,9 +225,13 @@ def _reason(source: Source, batch: Batch, types: dict[str, str]) -> str:
     return "case\n            " + "\n            ".join(whens) + "\n        end"
 
 
+def checked_table(batch: Batch) -> str:
+    return f"{stage_table(batch)}_checked"
+
+
 def _checked_rows(source: Source, batch: Batch, types: dict[str, str]) -> str:
-    """A query over the staging table: typed contract columns, markers and the reason."""
-    selects = ["_file_row_number"]
+    """A query over the staging table: row numbers, typed contract columns, markers, reason."""
+    selects = ["row_number() over () - 1 as _file_row_number"]
     for name, kind in source.columns:
         selects.append(f"{_typed(name, kind, types[name])} as _typed_{name}")
         if kind == TIMESTAMP:
@@ -265,7 +272,7 @@ def copy_batch_sql(
     stage_columns = ",\n    ".join(
         f"{quote_identifier(name)} {_redshift_type(arrow_type)}" for name, arrow_type in columns
     )
-    checked = _checked_rows(source, batch, types)
+    checked = checked_table(batch)
     contract = ", ".join(source.column_names)
     typed = ", ".join(f"_typed_{name}" for name in source.column_names)
     content = ", ".join(
@@ -277,24 +284,25 @@ def copy_batch_sql(
     batch_id = quote_literal(batch.batch_id)
     run = quote_literal(run_id)
     return [
-        f"create temp table {stage} (\n"
-        f"    _file_row_number bigint identity(0, 1),\n    {stage_columns}\n)",
+        f"create temp table {stage} (\n    {stage_columns}\n)",
         f"copy {stage} ({file_column_list})\n"
         f"from {quote_literal(s3_uri(s3_root, batch))}\n"
         f"iam_role {quote_literal(iam_role)}\n"
         "format as parquet",
+        f"create temp table {checked} as\n{_checked_rows(source, batch, types)}",
         f"insert into {RAW}.{source.name}\n"
         f"    ({contract}, _batch_id, _file_row_number, _partition_at, _loaded_at, _run_id)\n"
         f"select {typed}, {batch_id}, _file_row_number, "
         f"{_timestamp_literal(batch.partition_at)}, {_timestamp_literal(loaded_at)}, {run}\n"
-        f"from (\n    {checked}\n) as checked\nwhere _reason is null",
+        f"from {checked}\nwhere _reason is null",
         "insert into ops.quarantine\n"
         "    (batch_id, source, path, file_row_number, reason, content, quarantined_at, run_id)\n"
         f"select {batch_id}, {quote_literal(batch.source)}, {quote_literal(batch.path)}, "
         f"_file_row_number, _reason,\n"
         f"    json_serialize(object({content})),\n"
         f"    {_timestamp_literal(loaded_at)}, {run}\n"
-        f"from (\n    {checked}\n) as checked\nwhere _reason is not null",
+        f"from {checked}\nwhere _reason is not null",
+        f"drop table {checked}",
         f"drop table {stage}",
     ]
 

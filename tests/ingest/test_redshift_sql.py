@@ -58,7 +58,7 @@ def _sql(batch: Batch = PINGS, columns=PING_COLUMNS) -> list[str]:
     )
 
 
-def test_copy_reads_the_file_from_s3_as_parquet_into_a_stage_of_every_file_column() -> None:
+def test_copy_reads_the_file_from_s3_as_parquet_into_a_stage_of_exactly_the_file_columns() -> None:
     create, copy, *_ = _sql()
     assert copy == (
         'copy stage_0123456789abcdef01234567 ("app_version", "event_id", "created_at", '
@@ -70,11 +70,35 @@ def test_copy_reads_the_file_from_s3_as_parquet_into_a_stage_of_every_file_colum
     # staged in the file's order (COPY from Parquet maps by position), tz-aware kept as such
     assert create.index('"app_version" varchar(65535)') < create.index('"event_id"')
     assert '"created_at" timestamptz' in create
-    assert "_file_row_number bigint identity(0, 1)" in create
+    # a Parquet COPY needs as many table columns as file columns: nothing else is staged
+    assert create == (
+        "create temp table stage_0123456789abcdef01234567 (\n"
+        '    "app_version" varchar(65535),\n    "event_id" varchar(65535),\n'
+        '    "created_at" timestamptz,\n    "cookie" varchar(65535),\n'
+        '    "url" varchar(65535),\n    "referrer" varchar(65535),\n'
+        '    "user_agent" varchar(65535)\n)'
+    )
+
+
+def test_rows_are_numbered_once_before_the_split_into_raw_and_quarantine() -> None:
+    """One numbering for both inserts, so loaded and quarantined rows never share a number."""
+    statements = _sql()
+    checked = statements[2]
+    assert checked.startswith("create temp table stage_0123456789abcdef01234567_checked as\n")
+    assert "row_number() over () - 1 as _file_row_number" in checked
+    assert checked.count("row_number()") == 1
+    assert checked.endswith("from stage_0123456789abcdef01234567\n    ) as typed")
+    for insert in statements[3:5]:
+        assert "row_number()" not in insert
+        assert "from stage_0123456789abcdef01234567_checked\n" in insert
+    assert statements[5:] == [
+        "drop table stage_0123456789abcdef01234567_checked",
+        "drop table stage_0123456789abcdef01234567",
+    ]
 
 
 def test_good_rows_go_to_raw_with_the_load_metadata() -> None:
-    insert = _sql()[2]
+    insert = _sql()[3]
     assert insert.startswith(
         'insert into "raw".pings\n    (event_id, created_at, cookie, url, referrer, user_agent, '
         "_batch_id, _file_row_number, _partition_at, _loaded_at, _run_id)"
@@ -88,7 +112,7 @@ def test_good_rows_go_to_raw_with_the_load_metadata() -> None:
 
 
 def test_row_rules_are_those_of_the_duckdb_loader() -> None:
-    insert = _sql()[2]
+    insert = _sql()[2]  # the reason is decided once, in the checked table
     assert "when _typed_event_id is null or trim(_typed_event_id) = '' then 'empty event_id'" in (
         insert
     )
@@ -103,14 +127,13 @@ def test_row_rules_are_those_of_the_duckdb_loader() -> None:
 
 
 def test_rejected_rows_go_to_quarantine_with_reason_and_content() -> None:
-    quarantine = _sql()[3]
+    quarantine = _sql()[4]
     assert quarantine.startswith("insert into ops.quarantine")
     assert "'pings', 'pings/date=2026-11-02/hour=06/part-0.parquet', _file_row_number, _reason" in (
         quarantine
     )
     assert "json_serialize(object('event_id', " in quarantine
     assert quarantine.endswith("where _reason is not null")
-    assert _sql()[4] == "drop table stage_0123456789abcdef01234567"
 
 
 def test_crm_is_not_checked_against_the_partition_hour_and_text_timestamps_parse() -> None:
@@ -122,7 +145,7 @@ def test_crm_is_not_checked_against_the_partition_hour_and_text_timestamps_parse
         ("customer_at", "string"),
         ("updated_at", "timestamp[us]"),
     ]
-    insert = _sql(crm, columns)[2]
+    insert = _sql(crm, columns)[2]  # the checked table
     assert "outside partition hour" not in insert
     assert "cast(null as timestamp) as _typed_trial_at" in insert
     assert 'then cast(cast(trim("customer_at") as timestamptz) as timestamp) end' in insert

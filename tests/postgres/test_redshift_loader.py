@@ -9,9 +9,10 @@ user-agent parsing, and ``dbt build``. Three things PostgreSQL lacks are stood i
 
 * ``COPY <stage> (...) FROM 's3://...' IAM_ROLE ... FORMAT AS PARQUET``: the file the URI
   names in the local landing folder (or archive) is read, in file order, and copied into the
-  same staging table (``COPY FROM STDIN``), so the staging identity numbers rows as Redshift
-  would for a single-slice file;
-* ``bigint identity(s, 1)`` columns become PostgreSQL identity columns starting at ``s``;
+  same staging table (``COPY FROM STDIN``), so ``row_number() over ()`` on the staging table
+  numbers rows in file order, as the DuckDB loader does;
+* ``bigint identity(s, 1)`` columns (the ledger's ids) become PostgreSQL identity columns
+  starting at ``s``;
 * ``object(k, v, ...)`` and ``json_serialize(...)`` (Redshift SUPER functions, used for the
   quarantined row's content) are SQL functions of the test database.
 
