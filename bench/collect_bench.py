@@ -4,16 +4,20 @@ Starts `webfunnel collect` (as `serve()` in a child process) on a free loopback 
 throw-away landing zone and WAL, then measures:
 
   1. single-event requests per second (closed loop, many keep-alive connections),
-  2. events per second with batched beacons (BATCH events per request),
-  3. p50/p99 latency at half the single-event peak (open loop at a fixed rate; latency counts
+  2. p50/p99 latency at half the single-event peak (open loop at a fixed rate; latency counts
      from each request's scheduled time, so queueing is not hidden),
+  3. events per second with batched beacons (BATCH events per request),
+
+each phase starting once the collector is quiet (the logs the previous phase filled rolled),
 
 and finally checks that every acknowledged event reached the landing zone exactly once.
 The load generator is `wrk` when installed (Debian package `wrk`; C, cheap on the CPU we
 share with the server), else the bundled asyncio one. Every phase is bounded in requests and
 seconds. "collector CPU" is the CPU time the collector processes spent per request or event,
 a figure that stays meaningful when other work shares the machine. Options: --workers N
-(default 2), --seconds S (default 5), --connections N (default 128), --python-client, and
+(default 2), --seconds S (default 5), --latency-seconds S (default 150: at half load a 64 MB
+log segment fills and is rolled within it, so its CPU is in the figure), --connections N
+(default 128), --python-client, and
 --no-fsync (measures the HTTP path alone; NOT how the collector runs).
 """
 
@@ -72,6 +76,22 @@ def wait_healthy(port: int, timeout: float = 30) -> None:
             pass
         time.sleep(0.1)
     raise SystemExit("collector did not start")
+
+
+def wait_quiet(root: int, limit_s: float = 60.0) -> None:
+    """Until the collector uses under 5% of a CPU over half a second (or `limit_s`)."""
+    deadline = time.monotonic() + limit_s
+    before = cpu_seconds(root)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(root)
+        if now - before < 0.025:
+            return
+        before = now
+
+
+def landed_files(landing: Path) -> int:
+    return sum(1 for path in landing.rglob("*.parquet") if not path.name.startswith("."))
 
 
 def cpu_seconds(root: int) -> float:
@@ -138,20 +158,29 @@ end
 
 
 def wrk_phase(
-    port: int, batch: int, seconds: float, connections: int, rate: float | None = None
+    port: int,
+    batch: int,
+    seconds: float,
+    connections: int,
+    rate: float | None = None,
+    hold: float | None = None,
 ) -> dict:
-    """One wrk run, as fast as the server answers; with `rate`, paced to about that total."""
+    """One wrk run, as fast as the server answers; with `rate`, paced to about that total
+    (calibrated over `seconds`-long tries, then held for `hold` seconds)."""
     if rate is not None:
-        return wrk_paced(port, batch, seconds, min(connections, 32), rate)
+        return wrk_paced(port, batch, seconds, min(connections, 32), rate, hold)
     return wrk_run(port, batch, seconds, connections)
 
 
-def wrk_paced(port: int, batch: int, seconds: float, connections: int, rate: float) -> dict:
+def wrk_paced(
+    port: int, batch: int, seconds: float, connections: int, rate: float, hold: float | None
+) -> dict:
     """wrk has no constant-rate mode: each connection waits `delay` after each answer, so
     1/rate grows about linearly with the delay, 1/rate = (latency + delay) / connections. The
     first try assumes no latency, the second corrects by the latency seen, later ones follow
     the line through the last two tries; up to four tries, and the one closest to `rate` is
-    reported. Its `ok` counts every acknowledged request of every try (they all must land)."""
+    kept. With `hold`, the kept delay then runs `hold` seconds and that run is reported, else
+    the kept try is. Its `ok` counts every acknowledged request of every run (all must land)."""
     tries: list[tuple[float, dict]] = []
     delay = connections / rate * 1000
     for _ in range(4):
@@ -167,8 +196,12 @@ def wrk_paced(port: int, batch: int, seconds: float, connections: int, rate: flo
             slope = (r2 - r1) / (d2 - d1) if d2 != d1 else connections / 1000
             delay = d2 + (1 / rate - r2) / (slope if slope > 0 else connections / 1000)
         delay = max(delay, 0.0)
-    best = min(tries, key=lambda item: abs(item[1]["rps"] - rate))[1]
-    return {**best, "ok": sum(result["ok"] for _, result in tries)}
+    best_delay, best = min(tries, key=lambda item: abs(item[1]["rps"] - rate))
+    acknowledged = sum(result["ok"] for _, result in tries)
+    if hold:
+        best = wrk_run(port, batch, hold, connections, delay_ms=best_delay)
+        acknowledged += best["ok"]
+    return {**best, "ok": acknowledged}
 
 
 def wrk_run(
@@ -224,8 +257,14 @@ def event_body(n: int, batch: int) -> bytes:
 
 
 def py_phase(
-    port: int, batch: int, seconds: float, connections: int, rate: float | None = None
+    port: int,
+    batch: int,
+    seconds: float,
+    connections: int,
+    rate: float | None = None,
+    hold: float | None = None,
 ) -> dict:
+    seconds = hold or seconds
     headers = {"Origin": SITE, "Cookie": COOKIE, "Content-Type": "text/plain"}
     result = asyncio.run(
         run_load(
@@ -262,6 +301,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--connections", type=int, default=128)
+    parser.add_argument(
+        "--latency-seconds", type=float, default=150,
+        help="how long the half-load phase runs (long enough to roll a log segment)",
+    )  # fmt: skip
     parser.add_argument("--no-fsync", action="store_true")
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
     args = parser.parse_args()
@@ -288,12 +331,20 @@ def main() -> None:
         wait_healthy(port)
         cpu = cpu_seconds(proc.pid)
         single = phase(port, 1, args.seconds, args.connections)
-        now = cpu_seconds(proc.pid)
-        single["cpu_us"], cpu = (now - cpu) * 1e6 / max(single["ok"], 1), now
+        single["cpu_us"] = (cpu_seconds(proc.pid) - cpu) * 1e6 / max(single["ok"], 1)
+        # each phase starts from a quiet collector: the logs a phase filled are rolled in
+        # the background, and a backlog of rolls would tax the next phase's CPU
+        wait_quiet(proc.pid)
+        half = single["rps"] / 2
+        files_before = landed_files(landing)
+        latency = phase(
+            port, 1, args.seconds, args.connections, rate=half, hold=args.latency_seconds
+        )
+        rolled_during = landed_files(landing) - files_before
+        wait_quiet(proc.pid)
+        cpu = cpu_seconds(proc.pid)
         batched = phase(port, BATCH, args.seconds, max(8, args.connections // 4))
         batched["cpu_us"] = (cpu_seconds(proc.pid) - cpu) * 1e6 / max(batched["ok"] * BATCH, 1)
-        half = single["rps"] / 2
-        latency = phase(port, 1, args.seconds, args.connections, rate=half)
         acked = single["ok"] + batched["ok"] * BATCH + latency["ok"]
     finally:
         os.kill(proc.pid, signal.SIGTERM)
@@ -317,9 +368,11 @@ def main() -> None:
         f"; collector CPU {batched['cpu_us']:.1f} us/event {batched['errors']}"
     )
     print(
-        f"at half load ({half:,.0f} req/s offered, {latency['rps']:,.0f} achieved): "
+        f"at half load ({half:,.0f} req/s offered, {latency['rps']:,.0f} achieved over "
+        f"{args.latency_seconds:g} s): "
         f"p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
-        f"  (p99 target < {TARGETS['p99_ms']} ms) {latency['errors']}"
+        f"  (p99 target < {TARGETS['p99_ms']} ms); {rolled_during} file(s) rolled meanwhile "
+        f"{latency['errors']}"
     )
     # wrk counts only the answers it read; requests still in flight at its end may land too
     print(
