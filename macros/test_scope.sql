@@ -34,11 +34,19 @@
     {%- endif -%}
     {%- set name = relation.identifier -%}
     {%- if name in ('stg_pings__pageviews', 'int_pageviews_classified') -%}
-        {#- upstream of int_cookies_changed: the events of this run's new batches -#}
-        {%- set batches = webfunnel.model_relation('stg_ops__batches_new') -%}
+        {#- upstream of int_cookies_changed: the events of this run's new batches. The batch
+            ids go in as literals: a constant filter reaches the table scan under the view,
+            where a subquery would have the view computed over every row first. -#}
+        {%- set new_batches = webfunnel.new_batch_literals() -%}
+        {%- if name == 'int_pageviews_classified' -%}
+            {#- a row-for-row projection of stg_pings__pageviews through lookups that are
+                unique on their keys (tested): the rows of the new batches are enough; a
+                duplicate event across batches is the unique test of stg_pings__pageviews' -#}
+            {%- do return('batch_id in (' ~ new_batches ~ ')') -%}
+        {%- endif -%}
         {%- do return(
-            'event_id in (select event_id from ' ~ relation ~ ' where batch_id in '
-            ~ '(select batch_id from ' ~ batches ~ '))'
+            'event_id in (select event_id from ' ~ relation ~ ' where batch_id in ('
+            ~ new_batches ~ '))'
         ) -%}
     {%- elif name in ('int_pageviews_sessionized', 'pageviews', 'sessions', 'visitors') -%}
         {#- recomputed per changed cookie (delete+insert on the cookie) -#}
@@ -46,6 +54,21 @@
         {%- do return('cookie in (select cookie from ' ~ cookies ~ ')') -%}
     {%- endif -%}
     {%- do return(none) -%}
+{%- endmacro %}
+
+{% macro new_batch_literals() -%}
+    {#- the batch ids of stg_ops__batches_new as a list of SQL literals (null when none) -#}
+    {%- set relation = webfunnel.model_relation('stg_ops__batches_new') -%}
+    {%- set query = 'select batch_id from ' ~ relation ~ ' order by 1' -%}
+    {%- set ids = run_query(query).columns[0].values() -%}
+    {%- if not ids -%}
+        {%- do return('null') -%}
+    {%- endif -%}
+    {%- set literals = [] -%}
+    {%- for id in ids -%}
+        {%- do literals.append("'" ~ (id | string | replace("'", "''")) ~ "'") -%}
+    {%- endfor -%}
+    {%- do return(literals | join(', ')) -%}
 {%- endmacro %}
 
 {% macro model_relation(name) -%}
