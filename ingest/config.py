@@ -8,12 +8,35 @@ each run publishes a finished copy of the ``marts`` and ``ops`` schemas by atomi
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# DuckDB's own default is 80% of the machine's memory, and its buffer pool keeps what it read:
+# a build over a long history then holds most of the machine. Past this limit DuckDB spills
+# sorts, joins and aggregates to a temporary folder beside the database instead.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
+_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 DEFAULT_LANDING = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+
+
+def duckdb_memory_limit() -> str:
+    """``WEBFUNNEL_DUCKDB_MEMORY_LIMIT`` (default 3GB), checked: it is pasted into SQL."""
+    value = os.environ.get("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+    if not _MEMORY_LIMIT.match(value):
+        from ingest.errors import WebfunnelError
+
+        raise WebfunnelError(
+            f"WEBFUNNEL_DUCKDB_MEMORY_LIMIT={value!r} is not a size such as 3GB or 512MB"
+        )
+    return value
+
+
+def limit_memory(con) -> None:
+    """Apply the memory limit to a DuckDB connection's database instance."""
+    con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
 
 
 def work_db_for(warehouse: Path) -> Path:

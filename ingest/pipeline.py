@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from ingest.archive import archive_batches
-from ingest.config import PROJECT_ROOT, Paths
+from ingest.config import PROJECT_ROOT, Paths, limit_memory
 from ingest.dbt import run_dbt
 from ingest.errors import WebfunnelError
 from ingest.faults import kill_after, kill_point
@@ -93,6 +93,7 @@ def open_work_db(paths: Paths) -> duckdb.DuckDBPyConnection:
             ) from exc
         raise WebfunnelError(f"cannot open {paths.work_db}: {message}") from exc
     con.execute("set TimeZone = 'UTC'")
+    limit_memory(con)
     Ledger.ensure_schema(con)
     ensure_raw_schema(con)
     con.execute(

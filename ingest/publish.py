@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.config import limit_memory
 from ingest.ledger import BATCHES_VIEW_SQL, utcnow
 
 PUBLISHED_SCHEMAS = ("marts", "ops")
@@ -51,6 +52,7 @@ def publish(work_db: Path, warehouse: Path, run_id: str) -> str:
         con = duckdb.connect(str(work_db))
         try:
             con.execute("set TimeZone = 'UTC'")
+            limit_memory(con)
             work = _base_tables(con, _current_catalog(con))
             mode = "full"
             if warehouse.exists():

@@ -132,3 +132,32 @@ def test_default_paths_are_under_the_project_root(tmp_path, monkeypatch):
     assert paths.archive == PROJECT_ROOT / "data" / "landing-archive"
     explicit = Paths.resolve("in", "out/w.duckdb")
     assert (explicit.landing, explicit.warehouse) == (tmp_path / "in", tmp_path / "out/w.duckdb")
+
+
+def test_a_bad_duckdb_memory_limit_is_a_one_line_error(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    result = webfunnel(
+        "run", "--landing", str(landing), "--warehouse", str(tmp_path / "w.duckdb"),
+        check=False, env={"WEBFUNNEL_DUCKDB_MEMORY_LIMIT": "lots"},
+    )  # fmt: skip
+    _one_line_error(result, "WEBFUNNEL_DUCKDB_MEMORY_LIMIT='lots' is not a size such as 3GB")
+
+
+def test_the_working_database_is_opened_with_the_memory_limit(tmp_path, monkeypatch):
+    """DuckDB's own default is 80% of the machine; the pipeline's connections cap it (3GB by
+    default, as profiles.yml does for dbt's connection)."""
+    from ingest.config import Paths
+    from ingest.pipeline import open_work_db
+
+    paths = Paths(tmp_path / "landing", tmp_path / "w.duckdb", tmp_path / "archive")
+    for setting, shown in (("3GB", "2.7 GiB"), ("512MB", "488.2 MiB")):
+        if setting == "3GB":
+            monkeypatch.delenv("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", raising=False)
+        else:
+            monkeypatch.setenv("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", setting)
+        con = open_work_db(paths)
+        try:
+            assert con.execute("select current_setting('memory_limit')").fetchone()[0] == shown
+        finally:
+            con.close()
