@@ -12,10 +12,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.errors import WebfunnelError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # DuckDB's own default is 80% of the machine's memory, and its buffer pool keeps what it read:
 # a build over a long history then holds most of the machine. Past this limit DuckDB spills
-# sorts, joins and aggregates to a temporary folder beside the database instead.
+# sorts, joins and aggregates to a temporary folder beside the database instead. profiles.yml
+# has the same default for dbt's connection (and for a plain `dbt` run by hand).
 DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
 _MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 DEFAULT_LANDING = "data/landing"
@@ -26,8 +29,6 @@ def duckdb_memory_limit() -> str:
     """``WEBFUNNEL_DUCKDB_MEMORY_LIMIT`` (default 3GB), checked: it is pasted into SQL."""
     value = os.environ.get("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
     if not _MEMORY_LIMIT.match(value):
-        from ingest.errors import WebfunnelError
-
         raise WebfunnelError(
             f"WEBFUNNEL_DUCKDB_MEMORY_LIMIT={value!r} is not a size such as 3GB or 512MB"
         )

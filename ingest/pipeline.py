@@ -367,22 +367,21 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
     )
 
 
-def _batch_digest_sql(source: str) -> str:
-    """Row count and an order-independent digest of a batch's rows in ``raw``: everything
-    the models read of them (the contract columns and the row number that breaks ties)."""
+def _digest_columns(source: str) -> str:
+    """Row count and an order-independent digest of rows in ``raw``: everything the models
+    read of them (the contract columns and the row number that breaks ties)."""
     columns = ", ".join([*SOURCES[source].column_names, "_file_row_number"])
-    return (
-        f"select count(*), cast(bit_xor(hash({columns})) as varchar) "
-        f"from raw.{SOURCES[source].name} "
-        "where _batch_id = ?"
-    )
+    return f"count(*) as row_count, cast(bit_xor(hash({columns})) as varchar) as digest"
 
 
 def _forget_batch(con: duckdb.DuckDBPyConnection, batch_id: str, source: str, run_id: str) -> None:
     """Remove a batch's rows so that reloading it cannot count them twice, keeping their
     digest in ``ops.reprocessed_batches`` (``reloaded_data_changed`` compares it)."""
     con.execute("begin transaction")
-    rows, digest = con.execute(_batch_digest_sql(source), [batch_id]).fetchone()
+    rows, digest = con.execute(
+        f"select {_digest_columns(source)} from raw.{SOURCES[source].name} where _batch_id = ?",
+        [batch_id],
+    ).fetchone()
     con.execute(
         "insert into ops.reprocessed_batches values (?, ?, ?, ?, ?)",
         [run_id, batch_id, source, rows, digest],
@@ -400,14 +399,29 @@ def reloaded_data_changed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     disappeared, nor the cookie a changed row used to belong to. So when a reload changed
     anything the build is a full refresh, and exact; when it changed nothing the
     incremental build is."""
-    forgotten = con.execute(
-        "select batch_id, source, rows_before, digest_before from ops.reprocessed_batches "
-        "where run_id = ?",
-        [run_id],
-    ).fetchall()
-    for batch_id, source, rows_before, digest_before in forgotten:
-        rows, digest = con.execute(_batch_digest_sql(source), [batch_id]).fetchone()
-        if (rows, digest) != (rows_before, digest_before):
+    for name, source in SOURCES.items():  # one pass over each raw table, not one per batch
+        differing = con.execute(
+            f"""
+            with forgotten as (
+                select batch_id, rows_before, digest_before from ops.reprocessed_batches
+                where run_id = ? and source = ?
+            ),
+            reloaded as (
+                select _batch_id as batch_id, {_digest_columns(name)}
+                from raw.{source.name}
+                where _batch_id in (select batch_id from forgotten)
+                group by _batch_id
+            )
+            select count(*)
+            from forgotten
+            left join reloaded using (batch_id)
+            -- a batch that has no rows now is absent from reloaded: 0 rows, no digest
+            where coalesce(reloaded.row_count, 0) <> forgotten.rows_before
+                or reloaded.digest is distinct from forgotten.digest_before
+            """,
+            [run_id, name],
+        ).fetchone()[0]
+        if differing:
             return True
     return False
 

@@ -144,20 +144,21 @@ def test_a_bad_duckdb_memory_limit_is_a_one_line_error(tmp_path):
     _one_line_error(result, "WEBFUNNEL_DUCKDB_MEMORY_LIMIT='lots' is not a size such as 3GB")
 
 
-def test_the_working_database_is_opened_with_the_memory_limit(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("setting", "shown"), [(None, "2.7 GiB"), ("512MB", "488.2 MiB")])
+def test_the_working_database_is_opened_with_the_memory_limit(
+    tmp_path, monkeypatch, setting, shown
+):
     """DuckDB's own default is 80% of the machine; the pipeline's connections cap it (3GB by
     default, as profiles.yml does for dbt's connection)."""
     from ingest.config import Paths
     from ingest.pipeline import open_work_db
 
-    paths = Paths(tmp_path / "landing", tmp_path / "w.duckdb", tmp_path / "archive")
-    for setting, shown in (("3GB", "2.7 GiB"), ("512MB", "488.2 MiB")):
-        if setting == "3GB":
-            monkeypatch.delenv("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", raising=False)
-        else:
-            monkeypatch.setenv("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", setting)
-        con = open_work_db(paths)
-        try:
-            assert con.execute("select current_setting('memory_limit')").fetchone()[0] == shown
-        finally:
-            con.close()
+    if setting is None:
+        monkeypatch.delenv("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", setting)
+    con = open_work_db(Paths(tmp_path / "landing", tmp_path / "w.duckdb", tmp_path / "archive"))
+    try:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == shown
+    finally:
+        con.close()
