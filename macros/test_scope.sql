@@ -38,10 +38,14 @@
             ids go in as literals: a constant filter reaches the table scan under the view,
             where a subquery would have the view computed over every row first. -#}
         {%- set new_batches = webfunnel.new_batch_literals() -%}
-        {%- if name == 'int_pageviews_classified' -%}
-            {#- a row-for-row projection of stg_pings__pageviews through lookups that are
-                unique on their keys (tested): the rows of the new batches are enough; a
-                duplicate event across batches is the unique test of stg_pings__pageviews' -#}
+        {%- if name == 'int_pageviews_classified' or webfunnel.current_test_name() != 'unique' -%}
+            {#- a row test (not_null, accepted_values, relationships) reads the rows this
+                build wrote, which are the new batches' rows: an event whose first delivery
+                is an older batch's keeps the row it had, tested when it was written.
+                int_pageviews_classified is a row-for-row projection of
+                stg_pings__pageviews through lookups that are unique on their keys (tested):
+                the rows of the new batches are enough for its unique test too; a duplicate
+                event across batches is the unique test of stg_pings__pageviews' -#}
             {%- do return('batch_id in (' ~ new_batches ~ ')') -%}
         {%- endif -%}
         {%- do return(
@@ -54,6 +58,12 @@
         {%- do return('cookie in (select cookie from ' ~ cookies ~ ')') -%}
     {%- endif -%}
     {%- do return(none) -%}
+{%- endmacro %}
+
+{% macro current_test_name() -%}
+    {#- the generic test being compiled (unique, not_null, ...), none outside a test -#}
+    {%- set metadata = model.get('test_metadata') if model is mapping else none -%}
+    {%- do return(metadata.get('name') if metadata else none) -%}
 {%- endmacro %}
 
 {% macro new_batch_literals() -%}

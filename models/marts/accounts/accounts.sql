@@ -2,12 +2,34 @@
     latest event that states one; an upgrade is a plan change to a higher tier than the plan
     before it (an account starts on `free`). Pageviews and active days count the human
     pings of the cookies linked to the account's person (its signup cookies and the cookies
-    that logged in with its email); an active day has such a ping or a login. -#}
+    that logged in with its email); an active day has such a ping or a login.
+
+    Incrementally, the accounts whose row may change are recomputed whole: those with a new
+    event, and those with an event of a changed person (int_persons_changed: new pings on a
+    linked cookie, a new linked cookie, a new signup or CRM state). The person of the
+    account's latest event is one of its events' persons, so a change to it is caught. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='account_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
+-- depends_on: {{ ref('int_persons_changed') }}
 with
 
 stg_accounts__events as (
 
     select * from {{ ref('stg_accounts__events') }}
+    {% if is_incremental() %}
+        where account_id in (
+            select account_id from {{ ref('stg_accounts__events') }}
+            where
+                batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+                or person_id in (select person_id from {{ ref('int_persons_changed') }})
+        )
+    {% endif %}
 
 ),
 

@@ -1,8 +1,23 @@
+{#- One row per account event: a redelivered event is counted once, the first delivery
+    loaded wins (earliest partition, then batch id, then row of the file). Incrementally, as
+    stg_pings__pageviews: the first new delivery of each event of the new batches competes
+    with the row the event already has, and only winners are written. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
 source as (
 
     select * from {{ source('accounts', 'events') }}
+    {% if is_incremental() %}
+        where _batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+    {% endif %}
 
 ),
 
@@ -17,14 +32,73 @@ renamed as (
         lower(trim(event_type)) as event_type,
         nullif(lower(trim(plan)), '') as plan,
         _batch_id as batch_id,
-        row_number() over (
-            partition by event_id
-            order by _partition_at, _batch_id, _file_row_number
-        ) as delivery_number
+        _partition_at as partition_at,
+        _file_row_number as file_row_number
 
     from source
 
+),
+
+deliveries as (
+
+    -- the order of deliveries only: the stored rows are looked up by id, not read whole
+    select event_id, partition_at, batch_id, file_row_number, false as is_stored
+    from renamed
+
+    {% if is_incremental() %}
+        union all
+
+        -- the row each of these events already has (a reloaded batch ties with its own
+        -- stored row: the stored row stays)
+        select event_id, partition_at, batch_id, file_row_number, true as is_stored
+        from {{ this }}
+        where event_id in (select event_id from renamed)
+    {% endif %}
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by event_id
+            order by partition_at, batch_id, file_row_number, is_stored desc
+        ) as delivery_rank
+
+    from deliveries
+
+),
+
+winners as (
+
+    select event_id, batch_id, file_row_number
+    from ranked
+    where delivery_rank = 1 and not is_stored
+
+),
+
+final as (
+
+    select
+        renamed.event_id,
+        renamed.cookie,
+        renamed.created_at,
+        renamed.account_id,
+        renamed.person_id,
+        renamed.event_type,
+        renamed.plan,
+        renamed.batch_id,
+        renamed.partition_at,
+        renamed.file_row_number
+
+    from renamed
+    inner join winners
+        on
+            renamed.event_id = winners.event_id
+            and renamed.batch_id = winners.batch_id
+            and renamed.file_row_number = winners.file_row_number
+
 )
 
-select * from renamed
-where delivery_number = 1
+select * from final

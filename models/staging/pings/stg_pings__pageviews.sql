@@ -1,3 +1,11 @@
+{#- One row per event: a redelivered event is counted once, the first delivery loaded
+    wins (earliest partition, then batch id, then row of the file).
+
+    Incrementally, only the events of the new batches are looked at. The first delivery
+    among their new rows competes with the row the event already has here (the first of all
+    earlier deliveries), and only winners are written: a new event, or a late delivery that
+    comes first. An event whose row stays is neither deleted nor rewritten, so the run costs
+    a lookup of the new events' ids, not a pass over every delivery of them in raw.pings. -#}
 {{
     config(
         materialized='incremental',
@@ -12,12 +20,7 @@ source as (
 
     select * from {{ source('pings', 'pings') }}
     {% if is_incremental() %}
-        -- every delivery of the events that arrived since the last build, so that the
-        -- first delivery is chosen among all of them
-        where event_id in (
-            select event_id from {{ source('pings', 'pings') }}
-            where _batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
-        )
+        where _batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
     {% endif %}
 
 ),
@@ -39,15 +42,77 @@ renamed as (
         nullif(trim(user_agent), '') as user_agent,
         _batch_id as batch_id,
         _partition_at as partition_at,
-        -- a redelivered event is counted once: the first delivery loaded wins
-        row_number() over (
-            partition by event_id
-            order by _partition_at, _batch_id, _file_row_number
-        ) as delivery_number
+        _file_row_number as file_row_number
 
     from source
 
+),
+
+deliveries as (
+
+    -- the order of deliveries only: the stored rows are looked up by id, not read whole
+    select event_id, partition_at, batch_id, file_row_number, false as is_stored
+    from renamed
+
+    {% if is_incremental() %}
+        union all
+
+        -- the row each of these events already has (a reloaded batch ties with its own
+        -- stored row: the stored row stays)
+        select event_id, partition_at, batch_id, file_row_number, true as is_stored
+        from {{ this }}
+        where event_id in (select event_id from renamed)
+    {% endif %}
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by event_id
+            order by partition_at, batch_id, file_row_number, is_stored desc
+        ) as delivery_rank
+
+    from deliveries
+
+),
+
+winners as (
+
+    select event_id, batch_id, file_row_number
+    from ranked
+    where delivery_rank = 1 and not is_stored
+
+),
+
+final as (
+
+    select
+        renamed.event_id,
+        renamed.cookie,
+        renamed.created_at,
+        renamed.url,
+        renamed.url_host,
+        renamed.url_path,
+        renamed.referrer,
+        renamed.referrer_host,
+        renamed.utm_source,
+        renamed.utm_medium,
+        renamed.utm_campaign,
+        renamed.user_agent,
+        renamed.batch_id,
+        renamed.partition_at,
+        renamed.file_row_number
+
+    from renamed
+    inner join winners
+        on
+            renamed.event_id = winners.event_id
+            and renamed.batch_id = winners.batch_id
+            and renamed.file_row_number = winners.file_row_number
+
 )
 
-select * from renamed
-where delivery_number = 1
+select * from final
