@@ -42,7 +42,8 @@ renamed as (
         nullif(trim(user_agent), '') as user_agent,
         _batch_id as batch_id,
         _partition_at as partition_at,
-        _file_row_number as file_row_number
+        _file_row_number as file_row_number,
+        false as is_stored
 
     from source
 
@@ -50,16 +51,32 @@ renamed as (
 
 deliveries as (
 
-    -- the order of deliveries only: the stored rows are looked up by id, not read whole
-    select event_id, partition_at, batch_id, file_row_number, false as is_stored
-    from renamed
+    select * from renamed
 
     {% if is_incremental() %}
         union all
 
-        -- the row each of these events already has (a reloaded batch ties with its own
-        -- stored row: the stored row stays)
-        select event_id, partition_at, batch_id, file_row_number, true as is_stored
+        -- the row each of these events already has, by its ordering columns only: it is
+        -- looked up by id, not read whole, and stays unless a new delivery comes first (a
+        -- reloaded batch ties with its own stored row: the stored row stays)
+        select
+            event_id,
+            cast(null as {{ dbt.type_string() }}) as cookie,
+            cast(null as {{ dbt.type_timestamp() }}) as created_at,
+            cast(null as {{ dbt.type_string() }}) as url,
+            cast(null as {{ dbt.type_string() }}) as url_host,
+            cast(null as {{ dbt.type_string() }}) as url_path,
+            cast(null as {{ dbt.type_string() }}) as referrer,
+            cast(null as {{ dbt.type_string() }}) as referrer_host,
+            cast(null as {{ dbt.type_string() }}) as utm_source,
+            cast(null as {{ dbt.type_string() }}) as utm_medium,
+            cast(null as {{ dbt.type_string() }}) as utm_campaign,
+            cast(null as {{ dbt.type_string() }}) as user_agent,
+            batch_id,
+            partition_at,
+            file_row_number,
+            true as is_stored
+
         from {{ this }}
         where event_id in (select event_id from renamed)
     {% endif %}
@@ -79,39 +96,27 @@ ranked as (
 
 ),
 
-winners as (
-
-    select event_id, batch_id, file_row_number
-    from ranked
-    where delivery_rank = 1 and not is_stored
-
-),
-
 final as (
 
     select
-        renamed.event_id,
-        renamed.cookie,
-        renamed.created_at,
-        renamed.url,
-        renamed.url_host,
-        renamed.url_path,
-        renamed.referrer,
-        renamed.referrer_host,
-        renamed.utm_source,
-        renamed.utm_medium,
-        renamed.utm_campaign,
-        renamed.user_agent,
-        renamed.batch_id,
-        renamed.partition_at,
-        renamed.file_row_number
+        event_id,
+        cookie,
+        created_at,
+        url,
+        url_host,
+        url_path,
+        referrer,
+        referrer_host,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        user_agent,
+        batch_id,
+        partition_at,
+        file_row_number
 
-    from renamed
-    inner join winners
-        on
-            renamed.event_id = winners.event_id
-            and renamed.batch_id = winners.batch_id
-            and renamed.file_row_number = winners.file_row_number
+    from ranked
+    where delivery_rank = 1 and not is_stored
 
 )
 
