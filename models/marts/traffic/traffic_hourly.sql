@@ -1,6 +1,13 @@
 {#- Traffic per hour, channel group and device class. The channel group of a page view is
     its effective channel group; sessions and new visitors are counted in the hour, channel
-    group and device class of their first page view, so each is counted once overall. -#}
+    group and device class of their first page view, so each is counted once overall.
+
+    Incrementally, only the hours that can change are recomputed, whole. Every column a cell
+    counts (channel group, device class, session start, first page view) depends only on
+    the cookie's pings up to that page view, so new pings change nothing of a cookie before
+    its earliest new ping: the hours recomputed are those of each cookie's page views from
+    its earliest new ping on. A cookie changed by a login or a signup has no new ping and
+    the same page views. -#}
 {{
     config(
         materialized='incremental',
@@ -8,18 +15,26 @@
         incremental_strategy='delete+insert',
     )
 }}
--- depends_on: {{ ref('int_cookies_changed') }}
+-- depends_on: {{ ref('stg_pings__pageviews') }}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
 int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
     {% if is_incremental() %}
-        -- every hour in which a changed cookie has a page view is recomputed whole
         where {{ dbt.date_trunc('hour', 'created_at') }} in (
-            select distinct {{ dbt.date_trunc('hour', 'created_at') }}
-            from {{ ref('int_pageviews_sessionized') }}
-            where cookie in (select cookie from {{ ref('int_cookies_changed') }})
+            select distinct {{ dbt.date_trunc('hour', 'sessionized.created_at') }}
+            from {{ ref('int_pageviews_sessionized') }} as sessionized
+            inner join (
+                select cookie, min(created_at) as first_new_at
+                from {{ ref('stg_pings__pageviews') }}
+                where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+                group by cookie
+            ) as new_pings
+                on
+                    sessionized.cookie = new_pings.cookie
+                    and sessionized.created_at >= new_pings.first_new_at
         )
     {% endif %}
 
