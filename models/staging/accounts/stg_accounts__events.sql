@@ -40,65 +40,13 @@ renamed as (
 
 ),
 
-deliveries as (
-
-    select * from renamed
-
-    {% if is_incremental() %}
-        union all
-
-        -- the row each of these events already has, by its ordering columns only: it is
-        -- looked up by id, not read whole, and stays unless a new delivery comes first (a
-        -- reloaded batch ties with its own stored row: the stored row stays)
-        select
-            event_id,
-            cast(null as {{ dbt.type_string() }}) as cookie,
-            cast(null as {{ dbt.type_timestamp() }}) as created_at,
-            cast(null as {{ dbt.type_string() }}) as account_id,
-            cast(null as {{ dbt.type_string() }}) as person_id,
-            cast(null as {{ dbt.type_string() }}) as event_type,
-            cast(null as {{ dbt.type_string() }}) as plan,
-            batch_id,
-            partition_at,
-            file_row_number,
-            true as is_stored
-
-        from {{ this }}
-        where event_id in (select event_id from renamed)
-    {% endif %}
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by event_id
-            order by partition_at, batch_id, file_row_number, is_stored desc
-        ) as delivery_rank
-
-    from deliveries
-
-),
-
-final as (
-
-    select
-        event_id,
-        cookie,
-        created_at,
-        account_id,
-        person_id,
-        event_type,
-        plan,
-        batch_id,
-        partition_at,
-        file_row_number
-
-    from ranked
-    where delivery_rank = 1 and not is_stored
-
-)
+{{ webfunnel.first_delivery_ctes('renamed', [
+        ('cookie', dbt.type_string()),
+        ('created_at', dbt.type_timestamp()),
+        ('account_id', dbt.type_string()),
+        ('person_id', dbt.type_string()),
+        ('event_type', dbt.type_string()),
+        ('plan', dbt.type_string()),
+]) }}
 
 select * from final

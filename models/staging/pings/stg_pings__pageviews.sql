@@ -49,75 +49,18 @@ renamed as (
 
 ),
 
-deliveries as (
-
-    select * from renamed
-
-    {% if is_incremental() %}
-        union all
-
-        -- the row each of these events already has, by its ordering columns only: it is
-        -- looked up by id, not read whole, and stays unless a new delivery comes first (a
-        -- reloaded batch ties with its own stored row: the stored row stays)
-        select
-            event_id,
-            cast(null as {{ dbt.type_string() }}) as cookie,
-            cast(null as {{ dbt.type_timestamp() }}) as created_at,
-            cast(null as {{ dbt.type_string() }}) as url,
-            cast(null as {{ dbt.type_string() }}) as url_host,
-            cast(null as {{ dbt.type_string() }}) as url_path,
-            cast(null as {{ dbt.type_string() }}) as referrer,
-            cast(null as {{ dbt.type_string() }}) as referrer_host,
-            cast(null as {{ dbt.type_string() }}) as utm_source,
-            cast(null as {{ dbt.type_string() }}) as utm_medium,
-            cast(null as {{ dbt.type_string() }}) as utm_campaign,
-            cast(null as {{ dbt.type_string() }}) as user_agent,
-            batch_id,
-            partition_at,
-            file_row_number,
-            true as is_stored
-
-        from {{ this }}
-        where event_id in (select event_id from renamed)
-    {% endif %}
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by event_id
-            order by partition_at, batch_id, file_row_number, is_stored desc
-        ) as delivery_rank
-
-    from deliveries
-
-),
-
-final as (
-
-    select
-        event_id,
-        cookie,
-        created_at,
-        url,
-        url_host,
-        url_path,
-        referrer,
-        referrer_host,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        user_agent,
-        batch_id,
-        partition_at,
-        file_row_number
-
-    from ranked
-    where delivery_rank = 1 and not is_stored
-
-)
+{{ webfunnel.first_delivery_ctes('renamed', [
+        ('cookie', dbt.type_string()),
+        ('created_at', dbt.type_timestamp()),
+        ('url', dbt.type_string()),
+        ('url_host', dbt.type_string()),
+        ('url_path', dbt.type_string()),
+        ('referrer', dbt.type_string()),
+        ('referrer_host', dbt.type_string()),
+        ('utm_source', dbt.type_string()),
+        ('utm_medium', dbt.type_string()),
+        ('utm_campaign', dbt.type_string()),
+        ('user_agent', dbt.type_string()),
+]) }}
 
 select * from final
