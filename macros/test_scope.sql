@@ -48,8 +48,10 @@
                 event across batches is the unique test of stg_pings__pageviews' -#}
             {%- do return('batch_id in (' ~ new_batches ~ ')') -%}
         {%- endif -%}
+        {#- unique: every row of the new batches' events, found by their event_key (all
+            rows of one event_id share it) -#}
         {%- do return(
-            'event_id in (select event_id from ' ~ relation ~ ' where batch_id in ('
+            'event_key in (select event_key from ' ~ relation ~ ' where batch_id in ('
             ~ new_batches ~ '))'
         ) -%}
     {%- elif name in ('int_pageviews_sessionized', 'pageviews', 'sessions', 'visitors') -%}

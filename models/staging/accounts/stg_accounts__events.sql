@@ -5,7 +5,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='event_id',
+        unique_key='event_key',
         incremental_strategy='delete+insert',
     )
 }}
@@ -25,6 +25,7 @@ renamed as (
 
     select
         event_id,
+        {{ webfunnel.event_key('event_id') }} as event_key,
         cookie,
         created_at,
         account_id,

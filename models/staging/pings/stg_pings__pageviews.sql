@@ -5,11 +5,17 @@
     among their new rows competes with the row the event already has here (the first of all
     earlier deliveries), and only winners are written: a new event, or a late delivery that
     comes first. An event whose row stays is neither deleted nor rewritten, so the run costs
-    a lookup of the new events' ids, not a pass over every delivery of them in raw.pings. -#}
+    a lookup of the new events' ids, not a pass over every delivery of them in raw.pings.
+
+    The lookup and the delete+insert go by event_key, the 128-bit MD5 of event_id: probing
+    20 M such integers takes a quarter of the time of 20 M id strings. Deliveries still
+    compete per event_id. The delete would also remove a stored event of another id with
+    the same MD5; by chance that is about n^2 / 2^129 for n events, below 1e-18 at ten
+    billion. -#}
 {{
     config(
         materialized='incremental',
-        unique_key='event_id',
+        unique_key='event_key',
         incremental_strategy='delete+insert',
     )
 }}
@@ -29,6 +35,7 @@ renamed as (
 
     select
         event_id,
+        {{ webfunnel.event_key('event_id') }} as event_key,
         cookie,
         created_at,
         url,
