@@ -32,12 +32,13 @@ demo: install
 	@if $(PY) -c "import ingest.report" 2>/dev/null; then \
 		$(BIN)/webfunnel report --out $(DATA)/dashboard.html; fi
 
-test: install
+# lint first: a style regression fails CI like a failing test
+test: install lint
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 lint: install
-	$(BIN)/ruff check ingest tests dags
-	$(BIN)/ruff format --check ingest tests dags
+	$(BIN)/ruff check ingest tests dags bench
+	$(BIN)/ruff format --check ingest tests dags bench
 	$(BIN)/sqlfluff lint models
 
 bench: install

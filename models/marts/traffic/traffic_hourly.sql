@@ -30,7 +30,7 @@ int_pageviews_sessionized as (
                 select cookie, min(created_at) as first_new_at
                 from {{ ref('stg_pings__pageviews') }}
                 where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
-                group by cookie
+                group by 1
             ) as new_pings
                 on
                     sessionized.cookie = new_pings.cookie
