@@ -39,7 +39,10 @@ test: install lint
 lint: install
 	$(BIN)/ruff check ingest tests dags bench
 	$(BIN)/ruff format --check ingest tests dags bench
-	$(BIN)/sqlfluff lint models
+	@# sqlfluff's dbt templater opens the profile's DuckDB file: a throwaway one, so that
+	@# linting works in a fresh clone (no data/ folder) and never touches the pipeline's
+	d=$$(mktemp -d) && WEBFUNNEL_WORK_DB=$$d/lint.duckdb $(BIN)/sqlfluff lint models; \
+		status=$$?; rm -rf "$$d"; exit $$status
 
 bench: install
 	$(PY) -m bench.pipeline_bench
