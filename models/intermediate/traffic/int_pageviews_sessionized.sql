@@ -15,11 +15,13 @@ with
 int_pageviews_classified as (
 
     select * from {{ ref('int_pageviews_classified') }}
-    where
-        not is_bot
-        {% if is_incremental() %}
+    {% if is_incremental() %}
+        where
+            not is_bot
             and cookie in (select cookie from {{ ref('int_cookies_changed') }})
-        {% endif %}
+    {% else %}
+        where not is_bot
+    {% endif %}
 
 ),
 
