@@ -100,20 +100,22 @@ def one_hour(source_landing: Path, target_landing: Path, hour: str) -> None:
                 shutil.copy2(file, destination / ("hourly-" + file.name))
 
 
-def measure(label: str, periods: int) -> dict[str, float]:
+def measure(label: str, periods: int, visitors: int = VISITORS) -> dict[str, float]:
     """A history of ``periods`` successive 14-day periods of the same traffic (the first
     period is the same in every measure, later ones are new visitors), a full build, then
-    hourly runs."""
+    hourly runs. With ``SMALL_VISITORS``, the hourly runs are the fixed cost: dbt's import
+    and start-up and the per-node work of every model and test, which no run goes below."""
+    suffix = "" if visitors == VISITORS else "-small"
     landings = []
     for period in range(periods):
-        landing = WORK / (f"landing-{DAYS}d" + (f"-{period}" if period else ""))
+        landing = WORK / (f"landing-{DAYS}d" + (f"-{period}" if period else "") + suffix)
         seed = 100 + period if period else 11  # not the extra hour's seed: other visitors
-        generate(landing, START + timedelta(days=DAYS * period), DAYS, VISITORS, seed=seed)
+        generate(landing, START + timedelta(days=DAYS * period), DAYS, visitors, seed=seed)
         landings.append(landing)
     next_day = START + timedelta(days=DAYS * periods)
-    extra = WORK / f"extra-{next_day.isoformat()}"
-    generate(extra, next_day, 1, VISITORS // DAYS, seed=12)
-    run_dir = WORK / f"run-{DAYS * periods}d"
+    extra = WORK / f"extra-{next_day.isoformat()}{suffix}"
+    generate(extra, next_day, 1, max(visitors // DAYS, 1), seed=12)
+    run_dir = WORK / f"run-{DAYS * periods}d{suffix}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     run_landing = run_dir / "landing"
@@ -142,41 +144,9 @@ def measure(label: str, periods: int) -> dict[str, float]:
     return {"pings": pings, "full": full, "hourly": hourly}
 
 
-def fixed_cost() -> float:
-    """The hourly run on a small history (``SMALL_VISITORS`` over the same 14 days): what a
-    run costs whatever the data, dbt's import and start-up and the per-node work of every
-    model and test. The hourly target cannot be lower than this."""
-    landing = WORK / f"landing-{DAYS}d-small"
-    generate(landing, START, DAYS, SMALL_VISITORS, seed=11)
-    next_day = START + timedelta(days=DAYS)
-    extra = WORK / f"extra-{next_day.isoformat()}-small"
-    generate(extra, next_day, 1, max(SMALL_VISITORS // DAYS, 1), seed=12)
-    run_dir = WORK / f"run-{DAYS}d-small"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
-    run_landing = run_dir / "landing"
-    shutil.copytree(landing, run_landing)
-    pings = count_pings(run_landing)
-    run = (WEBFUNNEL, "run", "--quiet", "--landing", str(run_landing),
-           "--warehouse", str(run_dir / "warehouse.duckdb"))  # fmt: skip
-    sh(*run)
-    hourly_runs = []
-    for hour in HOURS:
-        one_hour(extra, run_landing, f"{next_day.isoformat()}T{hour}")
-        hourly_runs.append(sh(*run))
-    hourly = statistics.median(hourly_runs)
-    print(
-        f"[fixed cost] {pings:,} pings ({SMALL_VISITORS:,} visitors): hourly runs "
-        f"{', '.join(f'{t:.1f}s' for t in hourly_runs)}: median {hourly:.1f}s (dbt start-up "
-        "and every model's and test's own overhead; no hourly run is faster)",
-        flush=True,
-    )
-    return hourly
-
-
 def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    fixed = fixed_cost()
+    fixed = measure(f"fixed cost, {SMALL_VISITORS:,} visitors", 1, SMALL_VISITORS)["hourly"]
     base = measure("14 days", 1)
     floor = floor_query(WORK / f"landing-{DAYS}d")
     print(
