@@ -159,10 +159,15 @@ def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int, work:
     for schema, table in work:
         target = f'published.{schema}."{table}"'
         if schema == "marts" and table in PER_COOKIE_MARTS:
+            source = f'{schema}."{table}"'
             changed = f"(select cookie from {CHANGED_COOKIES})"
             con.execute(f"delete from {target} where cookie in {changed}")
+            # the changed rows found by their row ids, reading only `cookie` of every row
+            # (a plain semi-join under select * decompresses every column: see
+            # macros/rows_with_keys.sql)
             con.execute(
-                f'insert into {target} select * from {schema}."{table}" where cookie in {changed}'
+                f"insert into {target} select * from {source} where rowid in "
+                f"(select rowid from {source} where cookie in {changed})"
             )
         else:
             con.execute(f"delete from {target}")
