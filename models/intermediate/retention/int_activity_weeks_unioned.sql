@@ -1,6 +1,11 @@
 {#- The weeks in which each member was active: a cookie with a (human) ping or a login
     from it; a person with a ping from any cookie linked to it (signup or login cookies)
-    or a login with its email. -#}
+    or a login with its email.
+
+    An incremental run recomputes the changed cookies and persons whole; each input is
+    filtered on them before the union (a changed person's linked cookies first), so the
+    scans of the history read two columns and the unions deduplicate only the changed
+    members' weeks. -#}
 {{
     config(
         materialized='incremental',
@@ -27,6 +32,9 @@ stg_accounts__events as (
 int_person_cookies_linked as (
 
     select * from {{ ref('int_person_cookies_linked') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from {{ ref('int_persons_changed') }})
+    {% endif %}
 
 ),
 
@@ -44,6 +52,9 @@ cookie_activity as (
         cookie as member_id,
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
     from int_pageviews_sessionized
+    {% if is_incremental() %}
+        where cookie in (select cookie from {{ ref('int_cookies_changed') }})
+    {% endif %}
 
     union
 
@@ -52,6 +63,9 @@ cookie_activity as (
         cookie as member_id,
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
     from logins
+    {% if is_incremental() %}
+        where cookie in (select cookie from {{ ref('int_cookies_changed') }})
+    {% endif %}
 
 ),
 
@@ -72,22 +86,17 @@ person_activity as (
         person_id as member_id,
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
     from logins
+    {% if is_incremental() %}
+        where person_id in (select person_id from {{ ref('int_persons_changed') }})
+    {% endif %}
 
 ),
 
 final as (
 
     select * from cookie_activity
-    {% if is_incremental() %}
-        where member_id in (select cookie from {{ ref('int_cookies_changed') }})
-    {% endif %}
-
     union all
-
     select * from person_activity
-    {% if is_incremental() %}
-        where member_id in (select person_id from {{ ref('int_persons_changed') }})
-    {% endif %}
 
 )
 

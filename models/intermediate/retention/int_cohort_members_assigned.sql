@@ -1,6 +1,19 @@
 {#- Every retention cohort member with its cohort week (weeks start on Monday, UTC):
     visitor = a cookie, in the week of its first ping; user = a person, in the week of its
-    signup; customer = a signed-up person, in the week of its current customer_at. -#}
+    signup; customer = a signed-up person, in the week of its current customer_at.
+
+    An incremental run recomputes the members of the changed cookies and persons whole,
+    keyed on the member (not the cohort), so a customer cohort a CRM correction removed is
+    deleted with the person's other rows and not inserted again. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['member_kind', 'member_id'],
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('int_cookies_changed') }}
+-- depends_on: {{ ref('int_persons_changed') }}
 with
 
 int_pageviews_sessionized as (
@@ -12,6 +25,9 @@ int_pageviews_sessionized as (
 int_persons_signed_up as (
 
     select * from {{ ref('int_persons_signed_up') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from {{ ref('int_persons_changed') }})
+    {% endif %}
 
 ),
 
@@ -30,7 +46,13 @@ visitor_members as (
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as cohort_week
 
     from int_pageviews_sessionized
-    where pageview_number = 1
+    {% if is_incremental() %}
+        where
+            pageview_number = 1
+            and cookie in (select cookie from {{ ref('int_cookies_changed') }})
+    {% else %}
+        where pageview_number = 1
+    {% endif %}
 
 ),
 
