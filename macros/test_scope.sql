@@ -42,10 +42,8 @@
             {#- a row test (not_null, accepted_values, relationships) reads the rows this
                 build wrote, which are the new batches' rows: an event whose first delivery
                 is an older batch's keeps the row it had, tested when it was written.
-                int_pageviews_classified is a row-for-row projection of
-                stg_pings__pageviews through lookups that are unique on their keys (tested):
-                the rows of the new batches are enough for its unique test too; a duplicate
-                event across batches is the unique test of stg_pings__pageviews' -#}
+                int_pageviews_classified (a view, row tests only) is a row-for-row
+                projection of stg_pings__pageviews, so the same rows -#}
             {%- do return('batch_id in (' ~ new_batches ~ ')') -%}
         {%- endif -%}
         {#- unique: every row of the new batches' events, found by their event_key (all
@@ -54,12 +52,22 @@
             'event_key in (select event_key from ' ~ relation ~ ' where batch_id in ('
             ~ new_batches ~ '))'
         ) -%}
-    {%- elif name in ('int_pageviews_sessionized', 'pageviews', 'sessions', 'visitors') -%}
+    {%- elif name in webfunnel.per_cookie_models() -%}
         {#- recomputed per changed cookie (delete+insert on the cookie) -#}
         {%- set cookies = webfunnel.model_relation('int_cookies_changed') -%}
         {%- do return('cookie in (select cookie from ' ~ cookies ~ ')') -%}
     {%- endif -%}
     {%- do return(none) -%}
+{%- endmacro %}
+
+{% macro per_cookie_models() -%}
+    {%- do return(['int_pageviews_sessionized', 'pageviews', 'sessions', 'visitors']) -%}
+{%- endmacro %}
+
+{% macro current_test_model() -%}
+    {#- the name of the model the test being compiled is attached to, none outside a test -#}
+    {%- set attached = model.get('attached_node') if model is mapping else none -%}
+    {%- do return(attached.split('.')[-1] if attached else none) -%}
 {%- endmacro %}
 
 {% macro current_test_name() -%}
@@ -90,3 +98,38 @@
         database=node.database, schema=node.schema, identifier=node.alias
     )) -%}
 {%- endmacro %}
+
+{#- dbt's relationships test, with the parent confined like the child in a scoped run when
+    both are recomputed per changed cookie (pageviews -> sessions, pageviews -> visitors):
+    a changed cookie's page view refers to its own cookie's session and visitor row, which
+    the same build recomputed. A reference to another cookie's row would fail the scoped
+    test, never pass it. Other parents are read whole. -#}
+{% macro default__test_relationships(model, column_name, to, field) %}
+    {%- set per_cookie = webfunnel.per_cookie_models() -%}
+    {%- set scope = none -%}
+    {%- if webfunnel.current_test_model() in per_cookie and to.identifier in per_cookie -%}
+        {%- set scope = webfunnel.changed_rows_condition(to) -%}
+    {%- endif -%}
+    {%- set parent = '(select * from ' ~ to ~ ' where ' ~ scope ~ ') dbt_parent' if scope else to -%}
+
+with child as (
+    select {{ column_name }} as from_field
+    from {{ model }}
+    where {{ column_name }} is not null
+),
+
+parent as (
+    select {{ field }} as to_field
+    from {{ parent }}
+)
+
+select
+    from_field
+
+from child
+left join parent
+    on child.from_field = parent.to_field
+
+where parent.to_field is null
+
+{% endmacro %}
