@@ -57,6 +57,12 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     target = Path(str(work).replace(".duckdb", ".dbt-target"))
     compiled = next(target.rglob("unique_visitors_cookie.sql")).read_text()
     assert "cookie in (select cookie from" in compiled and "int_cookies_changed" in compiled
+    # pageviews -> sessions: child and parent both confined to the changed cookies
+    relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
+    assert relationship.count("int_cookies_changed") == 2 and "dbt_parent" in relationship
+    # stg_pings__pageviews -> stg_pings__user_agents: the parent is not per cookie, read whole
+    lookup = next(target.rglob("relationships_stg_pings__pagev*.sql")).read_text()
+    assert "dbt_parent" not in lookup
     with duckdb.connect(str(work), read_only=True) as con:
         assert con.execute(
             "select count(*) from marts.visitors where cookie = 'c_carol'"
@@ -68,6 +74,8 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     assert "dbt build failed" in failed.stderr and "unique_visitors_cookie" in failed.stderr
     compiled = next(target.rglob("unique_visitors_cookie.sql")).read_text()
     assert "int_cookies_changed" not in compiled
+    relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
+    assert "int_cookies_changed" not in relationship and "dbt_parent" not in relationship
 
     with duckdb.connect(str(work), read_only=True) as con:
         scopes = con.execute("select scope from ops.test_scopes order by decided_at").fetchall()
