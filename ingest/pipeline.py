@@ -29,6 +29,11 @@ from ingest.sources import SOURCES
 
 # what dbt builds in the hourly run; unit tests run in `make test`, not every hour
 BUILD_EXCLUDE = ("--exclude", "test_type:unit")
+# A full refresh (a first build, changed logic) also parses the project from scratch: dbt's
+# partial parsing can keep a stale macro namespace when macros are added (a new override of
+# a dbt macro failed to compile until the saved parse was deleted). The parse costs
+# seconds; the build it precedes, minutes.
+FULL_REFRESH_ARGS = ("--full-refresh", "--no-partial-parse")
 _FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
 
 
@@ -227,11 +232,7 @@ def _build_and_publish(
     """dbt build, then record the build and publish. Returns the number of models built."""
     fingerprint = project_fingerprint()
     kill_after("build")
-    # A full refresh (a first build, changed logic) also parses the project from scratch:
-    # dbt's partial parsing can keep a stale macro namespace when macros are added (a new
-    # override of a dbt macro failed to compile until the saved parse was deleted). The
-    # parse costs seconds; the build it precedes, minutes.
-    extra: tuple[str, ...] = ("--full-refresh", "--no-partial-parse") if full_refresh else ()
+    extra: tuple[str, ...] = FULL_REFRESH_ARGS if full_refresh else ()
     if window is not None:
         start, end = (moment.isoformat(sep=" ") for moment in window)
         extra += ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
