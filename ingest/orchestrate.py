@@ -273,9 +273,8 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
     from ingest.dbt import run_dbt
     from ingest.load import LoadStats
     from ingest.pipeline import (
-        BUILD_EXCLUDE,
-        FULL_REFRESH_ARGS,
         _finish_run,
+        build_args,
         decide_test_scope,
         open_work_db,
         plan_build,
@@ -300,8 +299,7 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
         scope = decide_test_scope(con, run_id, full_refresh, window=False)
     finally:
         con.close()
-    extra = FULL_REFRESH_ARGS if full_refresh else ()
-    result = run_dbt("build", paths, *BUILD_EXCLUDE, *extra, quiet=True, test_scope=scope)
+    result = run_dbt("build", paths, *build_args(full_refresh), quiet=True, test_scope=scope)
     con = open_work_db(paths)
     try:
         if not result.success:

@@ -510,7 +510,7 @@ def build_if_needed(
     """``dbt build`` when new batches loaded or the models changed; records the build.
 
     ``connect`` opens the warehouse the ledger is in (PostgreSQL by default)."""
-    from ingest.pipeline import FULL_REFRESH_ARGS, plan_build, project_fingerprint
+    from ingest.pipeline import build_args, plan_build, project_fingerprint
 
     connect = connect or PgConnection.connect
     fingerprint = project_fingerprint()
@@ -522,8 +522,7 @@ def build_if_needed(
     if not (plan.needed or force):
         return False
     # a forced build follows a backfill, which may have removed rows: rebuild from scratch
-    extra = FULL_REFRESH_ARGS if (plan.full_refresh or force) else ()
-    dbt_build(target, "--exclude", "test_type:unit", *extra, quiet=quiet)
+    dbt_build(target, *build_args(plan.full_refresh or force), quiet=quiet)
     pg = connect()
     try:
         pg.execute(

@@ -13,6 +13,7 @@ On the hand-made set, landed in three parts:
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,17 @@ def _land(source: Path, landing: Path, prefixes: tuple[str, ...] | None) -> None
         shutil.copy2(file, landing / relative)
 
 
+def _seed_nodes(target: Path) -> tuple[int, int]:
+    """(seeds, tests on seeds) in the last build's run_results.json."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    ids = [result["unique_id"] for result in results]
+    seeds = [i for i in ids if i.startswith("seed.")]
+    on_seeds = [
+        i for i in ids if i.startswith("test.") and ("plan_tiers" in i or "channel_sources" in i)
+    ]
+    return len(seeds), len(on_seeds)
+
+
 def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     source, _ = handmade_reference
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
@@ -46,6 +58,9 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
 
     _land(source, landing, None)
     webfunnel("run", *args)
+    target = Path(str(work).replace(".duckdb", ".dbt-target"))
+    # the first build is a full refresh: it loads the two seeds and runs their 8 tests
+    assert _seed_nodes(target) == (2, 8)
 
     with duckdb.connect(str(work)) as con:
         con.execute(
@@ -54,7 +69,10 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     _land(source, landing, PART_TWO)
     webfunnel("run", *args)  # scoped: bob's duplicate is not among the changed cookies
 
-    target = Path(str(work).replace(".duckdb", ".dbt-target"))
+    # an incremental build leaves the seeds and their tests out; the tables stay loaded
+    assert _seed_nodes(target) == (0, 0)
+    with duckdb.connect(str(work), read_only=True) as con:
+        assert con.execute("select count(*) from seeds.plan_tiers").fetchone() == (4,)
     compiled = next(target.rglob("unique_visitors_cookie.sql")).read_text()
     assert "cookie in (select cookie from" in compiled and "int_cookies_changed" in compiled
     # pageviews -> sessions: child and parent both confined to the changed cookies
