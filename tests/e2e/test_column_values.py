@@ -1,5 +1,6 @@
-"""The generic test `not_null_columns` (tests/dbt/generic): one test per model finds every
-null of the listed columns, and says which column and how many."""
+"""The generic test `column_values` (tests/dbt/generic): one test per model finds every null
+of its not-null columns and every value outside its accepted values, and says which column,
+which rule, how many rows and, for a value not accepted, which value."""
 
 from __future__ import annotations
 
@@ -18,22 +19,24 @@ ROOT = Path(__file__).resolve().parents[2]
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
-def test_nulls_are_counted_per_column(handmade_reference, tmp_path):
+def test_nulls_and_unaccepted_values_are_counted_per_column(handmade_reference, tmp_path):
     landing, _ = handmade_reference
     work = tmp_path / "work.duckdb"
     shutil.copy2(work_db_for(landing.parent / "warehouse.duckdb"), work)
     with duckdb.connect(str(work)) as con:
-        # three nulls in two of the nine listed columns of marts.visitors
+        # three nulls in two of the nine not-null columns of marts.visitors, and a device
+        # class that is not one of its four
         con.execute(
             "update marts.visitors set first_channel = null where cookie in ('c_alice', 'c_bob')"
         )
         con.execute("update marts.visitors set sessions = null where cookie = 'c_carol'")
+        con.execute("update marts.visitors set device_class = 'tv' where cookie = 'c_bob'")
 
     target = tmp_path / "target"
     env = {**os.environ, "WEBFUNNEL_WORK_DB": str(work)}
     env.pop("WEBFUNNEL_TEST_SCOPE", None)
     result = subprocess.run(
-        [DBT, "test", "--select", "test_name:not_null_columns", "--store-failures",
+        [DBT, "test", "--select", "test_name:column_values", "--store-failures",
          "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
          "--target-path", str(target), "--log-path", str(tmp_path / "logs")],
         capture_output=True, text=True, env=env, timeout=600,
@@ -43,13 +46,16 @@ def test_nulls_are_counted_per_column(handmade_reference, tmp_path):
     results = json.loads((target / "run_results.json").read_text())["results"]
     results = [r for r in results if r["unique_id"].startswith("test.")]
     failed = [r for r in results if r["status"] != "pass"]
-    # one test per model or source with not-null columns (25, for 81 columns); only
-    # visitors' fails, with its three nulls
+    # one test per model or source with column rules (25, for 77 not-null columns and 12
+    # columns with accepted values); only visitors' fails, with its four rows
     assert len(results) == 25
     assert [(r["unique_id"].split(".")[2], r["status"], r["failures"]) for r in failed] == [
-        ("not_null_columns_visitors_cookie__first_seen_at__last_seen_at__first_channel__"
-         "first_channel_group__device_class__pageviews__sessions__furthest_stage", "fail", 3)
-    ]  # fmt: skip
+        ("column_values_visitors", "fail", 4)
+    ]
     with duckdb.connect(str(work), read_only=True) as con:
         rows = con.execute(f"select * from {failed[0]['relation_name']} order by 1").fetchall()
-    assert rows == [("first_channel", 2), ("sessions", 1)]
+    assert rows == [
+        ("device_class", "accepted values", 1, "tv"),
+        ("first_channel", "not null", 2, None),
+        ("sessions", "not null", 1, None),
+    ]
