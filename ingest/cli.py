@@ -7,6 +7,7 @@ Errors a user can cause are one line on stderr and a non-zero exit; a traceback 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import traceback
@@ -274,5 +275,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def entry() -> None:
+    """The console script: the command, then the exit, without its garbage collection.
+
+    The interpreter's teardown garbage-collects every object still alive. In a process that
+    imported dbt and ran a build (thousands of classes and modules, their caches) that took
+    about 1 s of every hourly run, to free memory the exit frees anyway. Objects frozen
+    with ``gc.freeze()`` are left out of those collections; exit hooks, finalizers and the
+    wait for running threads happen as usual."""
+    status = main()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
