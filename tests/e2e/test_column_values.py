@@ -1,6 +1,7 @@
 """The generic test `column_values` (tests/dbt/generic): one test per model finds every null
-of its not-null columns and every value outside its accepted values, and says which column,
-which rule, how many rows and, for a value not accepted, which value."""
+of its not-null columns, every repeated value of its unique columns and every value outside
+its accepted values, and says which column, which rule, how many rows and, for a value not
+accepted, which value."""
 
 from __future__ import annotations
 
@@ -19,18 +20,24 @@ ROOT = Path(__file__).resolve().parents[2]
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
-def test_nulls_and_unaccepted_values_are_counted_per_column(handmade_reference, tmp_path):
+def test_nulls_duplicates_and_unaccepted_values_are_counted_per_column(
+    handmade_reference, tmp_path
+):
     landing, _ = handmade_reference
     work = tmp_path / "work.duckdb"
     shutil.copy2(work_db_for(landing.parent / "warehouse.duckdb"), work)
     with duckdb.connect(str(work)) as con:
-        # three nulls in two of the nine not-null columns of marts.visitors, and a device
-        # class that is not one of its four
+        # in marts.visitors: three nulls in two of its nine not-null columns, a device class
+        # that is not one of its four, then carol's row twice (a repeated cookie, and a
+        # fourth null)
         con.execute(
             "update marts.visitors set first_channel = null where cookie in ('c_alice', 'c_bob')"
         )
         con.execute("update marts.visitors set sessions = null where cookie = 'c_carol'")
         con.execute("update marts.visitors set device_class = 'tv' where cookie = 'c_bob'")
+        con.execute(
+            "insert into marts.visitors select * from marts.visitors where cookie = 'c_carol'"
+        )
 
     target = tmp_path / "target"
     env = {**os.environ, "WEBFUNNEL_WORK_DB": str(work)}
@@ -46,16 +53,17 @@ def test_nulls_and_unaccepted_values_are_counted_per_column(handmade_reference, 
     results = json.loads((target / "run_results.json").read_text())["results"]
     results = [r for r in results if r["unique_id"].startswith("test.")]
     failed = [r for r in results if r["status"] != "pass"]
-    # one test per model or source with column rules (25, for 77 not-null columns and 12
-    # columns with accepted values); only visitors' fails, with its four rows
+    # one test per model or source with column rules (25, for 77 not-null, 22 unique and 12
+    # accepted-values columns); only visitors' fails: 1 + 2 + 2 + 1 rows
     assert len(results) == 25
     assert [(r["unique_id"].split(".")[2], r["status"], r["failures"]) for r in failed] == [
-        ("column_values_visitors", "fail", 4)
+        ("column_values_visitors", "fail", 6)
     ]
     with duckdb.connect(str(work), read_only=True) as con:
         rows = con.execute(f"select * from {failed[0]['relation_name']} order by 1").fetchall()
     assert rows == [
+        ("cookie", "unique", 1, None),
         ("device_class", "accepted values", 1, "tv"),
         ("first_channel", "not null", 2, None),
-        ("sessions", "not null", 1, None),
+        ("sessions", "not null", 2, None),
     ]

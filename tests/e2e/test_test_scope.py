@@ -6,9 +6,10 @@ On the hand-made set, landed in three parts:
 2. carol's pings of 23:00 and 00:00: an incremental run within a day of a whole-suite build,
    so its tests read only the changed cookies (`changed`). Before it, a duplicate of bob's
    `marts.visitors` row is planted in the working database: bob is not changed by part 2,
-   so the scoped `unique` test on `visitors.cookie` does not see it and the run succeeds;
+   so the scoped unique rule on `visitors.cookie` (in `column_values_visitors`) does not
+   see it and the run succeeds;
 3. alice's later login (accounts, 2026-11-17), with WEBFUNNEL_FULL_TESTS_HOURS=0: the whole
-   suite runs, `unique_visitors_cookie` fails on bob's duplicate, and the run fails.
+   suite runs, `column_values_visitors` fails on bob's duplicate, and the run fails.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     assert _seed_nodes(target) == (0, 0)
     with duckdb.connect(str(work), read_only=True) as con:
         assert con.execute("select count(*) from seeds.plan_tiers").fetchone() == (4,)
-    compiled = next(target.rglob("unique_visitors_cookie.sql")).read_text()
+    compiled = next(target.rglob("column_values_visitors.sql")).read_text()
     assert "cookie in (select cookie from" in compiled and "int_cookies_changed" in compiled
     # pageviews -> sessions: child and parent both confined to the changed cookies
     relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
@@ -89,8 +90,8 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     _land(source, landing, PART_THREE)
     failed = webfunnel("run", *args, check=False, env={"WEBFUNNEL_FULL_TESTS_HOURS": "0"})
     assert failed.returncode != 0
-    assert "dbt build failed" in failed.stderr and "unique_visitors_cookie" in failed.stderr
-    compiled = next(target.rglob("unique_visitors_cookie.sql")).read_text()
+    assert "dbt build failed" in failed.stderr and "column_values_visitors" in failed.stderr
+    compiled = next(target.rglob("column_values_visitors.sql")).read_text()
     assert "int_cookies_changed" not in compiled
     relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
     assert "int_cookies_changed" not in relationship and "dbt_parent" not in relationship
