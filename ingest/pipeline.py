@@ -27,7 +27,6 @@ from ingest.load import LoadStats, ensure_raw_schema, load_landed, process_batch
 from ingest.publish import is_behind, publish
 from ingest.sources import SOURCES
 
-# unit tests run in `make test`, not in the pipeline's builds (build_args)
 # A full refresh (a first build, changed logic) also parses the project from scratch: dbt's
 # partial parsing can keep a stale macro namespace when macros are added (a new override of
 # a dbt macro failed to compile until the saved parse was deleted). The parse costs
@@ -37,7 +36,8 @@ _FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
 
 
 def build_args(full_refresh: bool) -> tuple[str, ...]:
-    """What a pipeline's ``dbt build`` selects, after the command.
+    """What a pipeline's ``dbt build`` selects, after the command. Unit tests run in
+    ``make test``, never in the pipeline's builds.
 
     A full refresh loads the seeds. Any other build leaves them, and their tests, out: the
     seeds are part of the project fingerprint, so a changed seed makes the next build a full
