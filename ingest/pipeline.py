@@ -27,11 +27,6 @@ from ingest.load import LoadStats, ensure_raw_schema, load_landed, process_batch
 from ingest.publish import is_behind, publish
 from ingest.sources import SOURCES
 
-# A full refresh (a first build, changed logic) also parses the project from scratch: dbt's
-# partial parsing can keep a stale macro namespace when macros are added (a new override of
-# a dbt macro failed to compile until the saved parse was deleted). The parse costs
-# seconds; the build it precedes, minutes.
-FULL_REFRESH_ARGS = ("--full-refresh", "--no-partial-parse")
 _FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
 
 
@@ -46,7 +41,10 @@ def build_args(full_refresh: bool) -> tuple[str, ...]:
     made again by the next run. (Reloading them every hour cost 10 of the hourly build's
     107 nodes.)"""
     if full_refresh:
-        return ("--exclude", "test_type:unit", *FULL_REFRESH_ARGS)
+        # also parsed from scratch: dbt's partial parsing can keep a stale macro namespace
+        # when macros are added (a new override of a dbt macro failed to compile until the
+        # saved parse was deleted). The parse costs seconds; the build it precedes, minutes.
+        return ("--exclude", "test_type:unit", "--full-refresh", "--no-partial-parse")
     return ("--exclude", "test_type:unit", "resource_type:seed")
 
 

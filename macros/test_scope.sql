@@ -39,11 +39,13 @@
             where a subquery would have the view computed over every row first. -#}
         {%- set new_batches = webfunnel.new_batch_literals() -%}
         {%- if name == 'int_pageviews_classified' or webfunnel.current_test_name() != 'unique' -%}
-            {#- a row test (not_null, accepted_values, relationships) reads the rows this
-                build wrote, which are the new batches' rows: an event whose first delivery
-                is an older batch's keeps the row it had, tested when it was written.
-                int_pageviews_classified (a view, row tests only) is a row-for-row
-                projection of stg_pings__pageviews, so the same rows -#}
+            {#- a row test (column_values, relationships) reads the rows this build
+                wrote, which are the new batches' rows: an event whose first delivery is an
+                older batch's keeps the row it had, tested when it was written. So
+                stg_pings__pageviews' column_values holds no unique rule: its unique test
+                stays apart, for the scope below. int_pageviews_classified (a view, row
+                tests only) is a row-for-row projection of stg_pings__pageviews, so the
+                same rows -#}
             {%- do return('batch_id in (' ~ new_batches ~ ')') -%}
         {%- endif -%}
         {#- unique: every row of the new batches' events, found by their event_key (all
