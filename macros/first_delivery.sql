@@ -1,17 +1,26 @@
-{#- The deliveries → ranked → final CTEs of a staging model that keeps one row per event:
+{#- The deliveries → ranked → final CTEs of a staging model that keeps one row per record:
     the first delivery loaded wins (earliest partition, then batch id, then row of the file).
 
-    `deliveries_cte` names a CTE with event_id, event_key (`event_key(event_id)`), the
-    `content_columns`, batch_id, partition_at, file_row_number and `false as is_stored`.
-    Incrementally it holds only the new batches' rows; the row each of their events already
-    has joins them with its ordering columns only (looked up by event_key, not read whole:
-    nulls for the content), and only winners come out: a new event, or a delivery that comes
-    before the stored one. A reloaded batch ties with its own stored row, and the stored row
-    stays. Deliveries compete per event_id, so a stored row that only shares the key (an MD5
-    collision) is a stored row of another event and never wins.
+    `deliveries_cte` names a CTE with, in this order (stored rows are added by position),
+    the `id_columns`, the `lookup_column` unless it is one of them, the `content_columns`,
+    batch_id, partition_at, file_row_number and `false as is_stored`.
+    Incrementally it holds only the new batches' rows; the rows already stored for their
+    lookup values join them with their id and ordering columns only (looked up by
+    `lookup_column`, not read whole: nulls for the content), and only winners come out: a
+    new record, or a delivery that comes before the stored one. A reloaded batch ties with
+    its own stored row, and the stored row stays. Deliveries compete per id, so a stored row
+    that only shares the lookup value (another record of the same person, or an MD5
+    collision of event_key) is a stored row of another record and never wins.
 
-    content_columns: [(name, type), ...], the columns between event_id and batch_id. -#}
-{% macro first_delivery_ctes(deliveries_cte, content_columns) -%}
+    For events the id is event_id and the lookup event_key (`event_key(event_id)`); for
+    CRM contact states the id is (person_id, updated_at) and the lookup person_id.
+
+    content_columns: [(name, type), ...], the columns between the id and lookup columns and
+    batch_id. -#}
+{% macro first_delivery_ctes(
+    deliveries_cte, content_columns, id_columns=['event_id'], lookup_column='event_key'
+) -%}
+{%- set key_columns = id_columns + ([] if lookup_column in id_columns else [lookup_column]) -%}
 deliveries as (
 
     select * from {{ deliveries_cte }}
@@ -20,8 +29,9 @@ deliveries as (
         union all
 
         select
-            event_id,
-            event_key,
+            {%- for name in key_columns %}
+            {{ name }},
+            {%- endfor %}
             {%- for name, type in content_columns %}
             cast(null as {{ type }}) as {{ name }},
             {%- endfor %}
@@ -31,7 +41,7 @@ deliveries as (
             true as is_stored
 
         from {{ this }}
-        where event_key in (select event_key from {{ deliveries_cte }})
+        where {{ lookup_column }} in (select {{ lookup_column }} from {{ deliveries_cte }})
     {% endif %}
 
 ),
@@ -41,7 +51,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by event_id
+            partition by {{ id_columns | join(', ') }}
             order by partition_at, batch_id, file_row_number, is_stored desc
         ) as delivery_rank
 
@@ -52,8 +62,9 @@ ranked as (
 final as (
 
     select
-        event_id,
-        event_key,
+        {%- for name in key_columns %}
+        {{ name }},
+        {%- endfor %}
         {%- for name, _ in content_columns %}
         {{ name }},
         {%- endfor %}

@@ -1,8 +1,24 @@
+{#- One row per CRM contact state, identified by (email, updated_at): a redelivered state
+    counts once, the first delivery loaded wins (earliest partition, then batch id, then row
+    of the file). Incrementally, as stg_pings__pageviews: the first new delivery of each
+    state of the new batches competes with the rows stored for the same persons, and only
+    winners are written, so an hourly run hashes the new export rows, not every contact. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['person_id', 'updated_at'],
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
 source as (
 
     select * from {{ source('crm', 'contacts') }}
+    {% if is_incremental() %}
+        where _batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+    {% endif %}
 
 ),
 
@@ -10,20 +26,28 @@ renamed as (
 
     select
         {{ webfunnel.sha256_hex('lower(trim(email))') }} as person_id,
+        updated_at,
         demo_at,
         trial_at,
         customer_at,
-        updated_at,
         _batch_id as batch_id,
-        -- a contact state is identified by (email, updated_at): redeliveries count once
-        row_number() over (
-            partition by lower(trim(email)), updated_at
-            order by _partition_at, _batch_id, _file_row_number
-        ) as delivery_number
+        _partition_at as partition_at,
+        _file_row_number as file_row_number,
+        false as is_stored
 
     from source
 
-)
+),
 
-select * from renamed
-where delivery_number = 1
+{{ webfunnel.first_delivery_ctes(
+    'renamed',
+    [
+        ('demo_at', dbt.type_timestamp()),
+        ('trial_at', dbt.type_timestamp()),
+        ('customer_at', dbt.type_timestamp()),
+    ],
+    id_columns=['person_id', 'updated_at'],
+    lookup_column='person_id',
+) }}
+
+select * from final

@@ -1,8 +1,23 @@
+{#- One row per signup form submission: a redelivered event is counted once, the first
+    delivery loaded wins (earliest partition, then batch id, then row of the file).
+    Incrementally, as stg_pings__pageviews: the first new delivery of each event of the new
+    batches competes with the row the event already has, and only winners are written. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
 source as (
 
     select * from {{ source('signups', 'signups') }}
+    {% if is_incremental() %}
+        where _batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+    {% endif %}
 
 ),
 
@@ -10,20 +25,26 @@ renamed as (
 
     select
         event_id,
+        {{ webfunnel.event_key('event_id') }} as event_key,
         cookie,
         created_at as signed_up_at,
         -- a person is lower(trim(email)); the raw email goes no further than this model
         {{ webfunnel.sha256_hex('lower(trim(email))') }} as person_id,
         nullif(trim(referring_channel), '') as referring_channel,
         _batch_id as batch_id,
-        row_number() over (
-            partition by event_id
-            order by _partition_at, _batch_id, _file_row_number
-        ) as delivery_number
+        _partition_at as partition_at,
+        _file_row_number as file_row_number,
+        false as is_stored
 
     from source
 
-)
+),
 
-select * from renamed
-where delivery_number = 1
+{{ webfunnel.first_delivery_ctes('renamed', [
+        ('cookie', dbt.type_string()),
+        ('signed_up_at', dbt.type_timestamp()),
+        ('person_id', dbt.type_string()),
+        ('referring_channel', dbt.type_string()),
+]) }}
+
+select * from final
