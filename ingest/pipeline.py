@@ -24,7 +24,7 @@ from ingest.ledger import (
     utcnow,
 )
 from ingest.load import LoadStats, ensure_raw_schema, load_landed, process_batch
-from ingest.publish import is_behind, publish
+from ingest.publish import NextFile, is_behind, publish
 from ingest.sources import SOURCES
 
 _FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
@@ -240,33 +240,41 @@ def _build_and_publish(
     window: tuple[datetime, datetime] | None = None,
     test_scope: str = "all",
 ) -> int:
-    """dbt build, then record the build and publish. Returns the number of models built."""
+    """dbt build, then record the build and publish. Returns the number of models built.
+
+    The previous published file is copied while dbt builds (a thread, mostly the kernel's
+    work), so the publish only applies the delta to it."""
     fingerprint = project_fingerprint()
     kill_after("build")
     extra = build_args(full_refresh)
     if window is not None:
         start, end = (moment.isoformat(sep=" ") for moment in window)
         extra += ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
-    result = run_dbt("build", paths, *extra, quiet=quiet, test_scope=test_scope)
-    kill_point("build:done")
-    con = open_work_db(paths)
+    next_file = NextFile(paths.warehouse)
     try:
-        if not result.success:
-            message = "; ".join(result.failures[:3]) or "dbt build failed"
-            _finish_run(con, run_id, "failed", stats, result.models_built, fingerprint, message)
-            raise WebfunnelError(
-                f"dbt build failed ({len(result.failures)} errors, first: {message}); "
-                f"see {paths.dbt_log_dir / 'dbt.log'}"
+        next_file.copy_in_background()
+        result = run_dbt("build", paths, *extra, quiet=quiet, test_scope=test_scope)
+        kill_point("build:done")
+        con = open_work_db(paths)
+        try:
+            if not result.success:
+                message = "; ".join(result.failures[:3]) or "dbt build failed"
+                _finish_run(con, run_id, "failed", stats, result.models_built, fingerprint, message)
+                raise WebfunnelError(
+                    f"dbt build failed ({len(result.failures)} errors, first: {message}); "
+                    f"see {paths.dbt_log_dir / 'dbt.log'}"
+                )
+            con.execute(
+                "insert into ops.build_state values (?, ?, ?, ?)",
+                [utcnow(), through, fingerprint, run_id],
             )
-        con.execute(
-            "insert into ops.build_state values (?, ?, ?, ?)",
-            [utcnow(), through, fingerprint, run_id],
-        )
-        _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint)
+            _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint)
+        finally:
+            con.close()
+        kill_point("publish:before")
+        publish(paths.work_db, paths.warehouse, run_id, next_file)
     finally:
-        con.close()
-    kill_point("publish:before")
-    publish(paths.work_db, paths.warehouse, run_id)
+        next_file.close()
     return result.models_built
 
 

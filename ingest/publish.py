@@ -3,9 +3,9 @@
 BI tools open ``$WEBFUNNEL_WAREHOUSE`` read-only. A reader that has it open keeps reading the
 copy it opened (POSIX keeps a renamed-over file alive for its open handles), a new reader
 gets the newest complete copy, and no reader ever holds a lock the pipeline needs: the
-pipeline writes only its working database and a temporary file.
+pipeline writes only its working database and the next file, ``.<warehouse>.next``.
 
-The new file is made in one of two ways, with the same result:
+The next file is made in one of two ways, with the same result:
 
 * **full**: every table of ``marts`` and ``ops`` copied from the working database;
 * **delta**: the previous published file copied as a file, then, in the large per-cookie
@@ -22,18 +22,27 @@ same build rebuilds first. Anything else (a full refresh, a ``dbt run`` or ``dbt
 hand, an invocation killed before its end, a changed table layout, a previous file that is
 missing or unreadable) gives a full copy, and so does every ``MAX_DELTAS``-th publish, which
 also leaves the file without the space deleted rows leave behind.
+
+The copy of the previous file does not depend on the build, so ``webfunnel run`` starts it in
+a thread before dbt builds (``NextFile.copy_in_background``) and the publish only waits for
+it. The next file has one fixed name per warehouse, held under an exclusive lock
+(``.<warehouse>.lock``) from its first byte to the rename: a run killed half-way leaves at
+most that file, which the next publish removes before it writes, and two processes never
+write it at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
-import uuid
+import threading
 from pathlib import Path
 
 import duckdb
 
 from ingest.config import limit_memory
+from ingest.errors import WebfunnelError
 from ingest.ledger import BATCHES_VIEW_SQL, utcnow
 
 PUBLISHED_SCHEMAS = ("marts", "ops")
@@ -43,11 +52,108 @@ CHANGED_COOKIES = "intermediate.int_cookies_changed"
 MAX_DELTAS = 24  # then a full copy
 
 
-def publish(work_db: Path, warehouse: Path, run_id: str) -> str:
-    """Write a new published file from the working database and rename it over
-    ``warehouse``. Returns how: ``"full"`` or ``"delta"``."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    temporary = warehouse.with_name(f".{warehouse.name}.{uuid.uuid4().hex}.tmp")
+class NextFile:
+    """The file a publish writes and renames over ``warehouse``: ``.<warehouse>.next``,
+    under an exclusive lock on ``.<warehouse>.lock`` until ``close()``.
+
+    Opening it removes what a killed run left (the file and its WAL, which DuckDB would
+    otherwise replay into a new copy). Raises WebfunnelError when another process holds
+    the lock."""
+
+    def __init__(self, warehouse: Path) -> None:
+        self.warehouse = warehouse
+        self.path = warehouse.with_name(f".{warehouse.name}.next")
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(warehouse.with_name(f".{warehouse.name}.lock"), "a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise WebfunnelError(
+                f"another process is publishing {warehouse} (another run in progress?)"
+            ) from None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._copied: tuple | None = None  # what the copy was made from: _identity()
+        self.discard()
+
+    def copy_in_background(self) -> None:
+        """Start copying the published file into the next file, in a thread."""
+        if self.warehouse.exists():
+            self._thread = threading.Thread(
+                target=self._copy_in_thread, name="publish-copy", daemon=True
+            )
+            self._thread.start()
+
+    def _copy_in_thread(self) -> None:
+        try:
+            self._copy()
+        except BaseException as exc:  # re-raised by copy_of_published()
+            self._error = exc
+
+    def _copy(self) -> None:
+        """Copy the published file, and flush the copy to disk: DuckDB's first commit to it
+        would otherwise wait for the whole file to be written out (fsync), not only for
+        its own changes."""
+        while True:
+            before = _identity(self.warehouse)
+            shutil.copyfile(self.warehouse, self.path)
+            with open(self.path, "rb") as copy:
+                os.fsync(copy.fileno())
+            if _identity(self.warehouse) == before:
+                self._copied = before
+                return
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def copy_of_published(self) -> bool:
+        """Make the next file a copy of the published file as it is now (waiting for the
+        background copy, copying again if the file was replaced since). False when nothing
+        is published."""
+        self._wait()
+        if not self.warehouse.exists():
+            self.discard()
+            return False
+        if self._copied is None or self._copied != _identity(self.warehouse):
+            self._copy()
+        return True
+
+    def discard(self) -> None:
+        """Remove the next file and its WAL."""
+        self._copied = None
+        for leftover in (self.path, Path(str(self.path) + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Wait for a copy still running, remove what was not renamed, release the lock."""
+        try:
+            try:
+                self._wait()
+            finally:
+                self.discard()
+        finally:
+            self._lock.close()
+
+
+def _identity(path: Path) -> tuple:
+    status = path.stat()
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | None = None) -> str:
+    """Write the next file from the working database and rename it over ``warehouse``.
+    Returns how: ``"full"`` or ``"delta"``. ``next_file`` is one opened (and perhaps being
+    copied) by the caller, who closes it; without it the publish opens its own."""
+    own = next_file is None
+    if next_file is None:
+        next_file = NextFile(warehouse)
+    temporary = next_file.path
     try:
         con = duckdb.connect(str(work_db))
         try:
@@ -55,8 +161,7 @@ def publish(work_db: Path, warehouse: Path, run_id: str) -> str:
             limit_memory(con)
             work = _base_tables(con, _current_catalog(con))
             mode = "full"
-            if warehouse.exists():
-                shutil.copyfile(warehouse, temporary)
+            if next_file.copy_of_published():
                 con.execute(f"attach '{temporary}' as published")
                 deltas = _deltas_allowed(con, work)
                 if deltas is not None:
@@ -64,7 +169,7 @@ def publish(work_db: Path, warehouse: Path, run_id: str) -> str:
                     mode = "delta"
                 else:
                     con.execute("detach published")
-                    temporary.unlink()
+                    next_file.discard()
             if mode == "full":
                 con.execute(f"attach '{temporary}' as published")
                 _copy_everything(con, run_id, work)
@@ -81,9 +186,8 @@ def publish(work_db: Path, warehouse: Path, run_id: str) -> str:
         os.replace(temporary, warehouse)
         return mode
     finally:
-        for leftover in (temporary, Path(str(temporary) + ".wal")):
-            if leftover.exists():
-                leftover.unlink()
+        if own:
+            next_file.close()
 
 
 def _base_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str, str], list]:

@@ -2,7 +2,8 @@
 replaced in a copy of the previous published file, and the result is the full run's marts.
 Whatever else touched the working database in between (a `dbt run` by hand) gives a full
 copy, and a run killed between recording its build and publishing is published by the next
-run even when nothing new landed."""
+run even when nothing new landed, with what the killed run left beside the warehouse
+removed. Two processes never publish one warehouse at once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from ingest.config import work_db_for
+from ingest.publish import NextFile
 from tests.conftest import read_marts, webfunnel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +106,37 @@ def test_a_dbt_run_by_hand_makes_the_next_publish_a_full_copy(handmade_reference
     assert any(row[0] == "c_carol" and 999 in row for row in published["visitors"])
 
 
+def _beside(warehouse: Path) -> list[str]:
+    """The hidden files the pipeline keeps beside the published file."""
+    return sorted(p.name for p in warehouse.parent.iterdir() if p.name.startswith(".warehouse"))
+
+
 def test_a_run_killed_before_publishing_is_published_by_the_next(handmade_reference, tmp_path):
+    source, expected = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    _land(source, landing, late=False)
+    webfunnel(*args)
+    assert _beside(warehouse) == [".warehouse.duckdb.lock"]
+    first = read_marts(warehouse)
+    _land(source, landing, late=True)
+    killed = webfunnel(*args, check=False, env={"WEBFUNNEL_KILL_AT": "publish:before"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert read_marts(warehouse) == first  # readers still see the earlier copy
+    # the copy of the published file made while dbt built is left; so might be, had the kill
+    # come in the middle of a delta, a WAL of it, which must never be replayed into a copy
+    assert _beside(warehouse) == [".warehouse.duckdb.lock", ".warehouse.duckdb.next"]
+    (tmp_path / ".warehouse.duckdb.next.wal").write_bytes(b"not a WAL" * 1000)
+    webfunnel(*args)  # nothing new landed: it only publishes, and by delta
+    assert _published(warehouse)[0] == 1
+    assert read_marts(warehouse) == expected
+    assert _beside(warehouse) == [".warehouse.duckdb.lock"]
+
+
+def test_a_second_publisher_is_refused(handmade_reference, tmp_path):
+    """While another process holds the warehouse's publish lock, a run that must build
+    stops before dbt with a one-line error and leaves the published file alone; the next
+    run, with the lock free, builds and publishes what it loaded."""
     source, expected = handmade_reference
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
@@ -112,9 +144,15 @@ def test_a_run_killed_before_publishing_is_published_by_the_next(handmade_refere
     webfunnel(*args)
     first = read_marts(warehouse)
     _land(source, landing, late=True)
-    killed = webfunnel(*args, check=False, env={"WEBFUNNEL_KILL_AT": "publish:before"})
-    assert killed.returncode == -9, killed.stderr[-2000:]
-    assert read_marts(warehouse) == first  # readers still see the earlier copy
-    webfunnel(*args)  # nothing new landed: it only publishes, and by delta
-    assert _published(warehouse)[0] == 1
+    holder = NextFile(warehouse)
+    try:
+        refused = webfunnel(*args, check=False)
+    finally:
+        holder.close()
+    assert refused.returncode == 2  # an error the user can act on (ingest/cli.py)
+    assert refused.stderr.strip().splitlines() == [
+        f"webfunnel: error: another process is publishing {warehouse} (another run in progress?)"
+    ]
+    assert read_marts(warehouse) == first
+    webfunnel(*args)
     assert read_marts(warehouse) == expected

@@ -1,0 +1,88 @@
+"""The publish's next file: copied from the published file in the background, copied again
+when the published file was replaced meanwhile, cleared of what a killed run left, and
+written by one process at a time."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ingest.errors import WebfunnelError
+from ingest.publish import NextFile
+
+
+def test_the_background_copy_is_the_published_file(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(b"published by run 1" * 100_000)
+    next_file = NextFile(warehouse)
+    try:
+        next_file.copy_in_background()
+        assert next_file.copy_of_published()
+        assert next_file.path == tmp_path / ".warehouse.duckdb.next"
+        assert next_file.path.read_bytes() == b"published by run 1" * 100_000
+    finally:
+        next_file.close()
+    assert not next_file.path.exists()  # not renamed over the warehouse: removed
+
+
+def test_a_published_file_replaced_after_the_copy_is_copied_again(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(b"run 1")
+    next_file = NextFile(warehouse)
+    try:
+        next_file.copy_in_background()
+        next_file._wait()
+        assert next_file.path.read_bytes() == b"run 1"
+        replacement = tmp_path / "replacement"
+        replacement.write_bytes(b"run 2, published by hand")
+        os.replace(replacement, warehouse)
+        assert next_file.copy_of_published()
+        assert next_file.path.read_bytes() == b"run 2, published by hand"
+    finally:
+        next_file.close()
+
+
+def test_nothing_published_gives_no_copy(tmp_path):
+    next_file = NextFile(tmp_path / "warehouse.duckdb")
+    try:
+        next_file.copy_in_background()
+        assert not next_file.copy_of_published()
+        assert not next_file.path.exists()
+    finally:
+        next_file.close()
+
+
+def test_what_a_killed_run_left_is_removed_before_anything_is_written(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    left = [tmp_path / ".warehouse.duckdb.next", tmp_path / ".warehouse.duckdb.next.wal"]
+    for path in left:
+        path.write_bytes(b"half-written")
+    next_file = NextFile(warehouse)
+    try:
+        assert not any(path.exists() for path in left)
+    finally:
+        next_file.close()
+
+
+def test_one_publisher_at_a_time(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = NextFile(warehouse)
+    try:
+        with pytest.raises(WebfunnelError, match="another process is publishing"):
+            NextFile(warehouse)
+    finally:
+        first.close()
+    NextFile(warehouse).close()  # released by close()
+
+
+def test_a_failed_background_copy_is_raised_by_the_publish(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.mkdir()  # exists, but cannot be copied as a file
+    next_file = NextFile(warehouse)
+    try:
+        next_file.copy_in_background()
+        with pytest.raises(IsADirectoryError):
+            next_file.copy_of_published()
+    finally:
+        next_file.close()
