@@ -250,7 +250,15 @@ def _build_and_publish(
     if window is not None:
         start, end = (moment.isoformat(sep=" ") for moment in window)
         extra += ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
-    next_file = NextFile(paths.warehouse)
+    try:
+        next_file = NextFile(paths.warehouse)
+    except WebfunnelError as exc:  # another process publishes: say so in ops.pipeline_runs
+        con = open_work_db(paths)
+        try:
+            _finish_run(con, run_id, "failed", stats, 0, fingerprint, str(exc))
+        finally:
+            con.close()
+        raise
     try:
         next_file.copy_in_background()
         result = run_dbt("build", paths, *extra, quiet=quiet, test_scope=test_scope)

@@ -154,5 +154,18 @@ def test_a_second_publisher_is_refused(handmade_reference, tmp_path):
         f"webfunnel: error: another process is publishing {warehouse} (another run in progress?)"
     ]
     assert read_marts(warehouse) == first
+    con = duckdb.connect(str(work_db_for(warehouse)), read_only=True)
+    try:
+        last_run = con.execute(
+            "select status, message, models_built from ops.pipeline_runs "
+            "order by started_at desc limit 1"
+        ).fetchone()
+    finally:
+        con.close()
+    assert last_run == (
+        "failed",
+        f"another process is publishing {warehouse} (another run in progress?)",
+        0,
+    )
     webfunnel(*args)
     assert read_marts(warehouse) == expected
