@@ -3,12 +3,15 @@ redelivered event is counted once). Incrementally the staging models compare eac
 event's first new delivery with the row the event already has; here the deliveries differ
 in content, so the table shows which one won.
 
-Three runs, each landing one file:
-1. partition 10:00: pings e1 (url /a) and e2; login l1 with plan `starter`;
+Three runs, each landing one file per source:
+1. partition 10:00: pings e1 (url /a) and e2; login l1 with plan `starter`; signup s1
+   with channel `newsletter`; CRM state (ann, 13:00) with a demo at 12:10;
 2. partition 09:00, a late file: e1 again (url /b), an earlier partition, so it replaces
-   the stored row; e3 is new; l1 again with plan `pro`, which replaces `starter`;
-3. partition 11:00: e1 (url /c) and e2 again, and l1 with plan `free`: later deliveries,
-   which change nothing.
+   the stored row; e3 is new; l1 again with plan `pro`, which replaces `starter`; s1 again
+   with `podcast`, and the CRM state again with a demo at 12:05, which replace theirs too;
+3. partition 11:00: e1 (url /c) and e2 again, l1 with plan `free`, s1 with `webinar`, the
+   CRM state with a demo at 12:20: later deliveries, which change nothing; and a new CRM
+   state of ann (14:00, a trial at 13:30), stored beside the first.
 After every run the staging rows are the worked-out ones; at the end they, and every mart,
 equal a single run over all the files.
 """
@@ -67,6 +70,33 @@ def _login(at: datetime, plan: str) -> pa.Table:
     )
 
 
+def _signup(at: datetime, channel: str) -> pa.Table:
+    return pa.table(
+        {
+            "event_id": ["s1"],
+            "created_at": pa.array([at], pa.timestamp("us")),
+            "cookie": ["k1"],
+            "email": ["ann@example.com"],
+            "referring_channel": [channel],
+        }
+    )
+
+
+def _crm(*states: tuple[datetime, datetime, datetime | None]) -> pa.Table:
+    """(updated_at, demo_at, trial_at) states of ann."""
+    return pa.table(
+        {
+            "email": ["ann@example.com" for _ in states],
+            "demo_at": pa.array([state[1] for state in states], pa.timestamp("us")),
+            "trial_at": pa.array([state[2] for state in states], pa.timestamp("us")),
+            "customer_at": pa.array([None for _ in states], pa.timestamp("us")),
+            "updated_at": pa.array([state[0] for state in states], pa.timestamp("us")),
+        }
+    )
+
+
+STATE_1, STATE_2 = datetime(2026, 11, 2, 13, 0), datetime(2026, 11, 2, 14, 0)
+
 FILES = [
     {
         "pings/date=2026-11-02/hour=10/a.parquet": _pings(
@@ -76,6 +106,12 @@ FILES = [
         "accounts/date=2026-11-02/hour=10/a.parquet": _login(
             datetime(2026, 11, 2, 10, 7), "starter"
         ),
+        "signups/date=2026-11-02/hour=10/a.parquet": _signup(
+            datetime(2026, 11, 2, 10, 8), "newsletter"
+        ),
+        "crm/date=2026-11-02/hour=10/a.parquet": _crm(
+            (STATE_1, datetime(2026, 11, 2, 12, 10), None)
+        ),
     },
     {
         "pings/date=2026-11-02/hour=09/b.parquet": _pings(
@@ -83,6 +119,12 @@ FILES = [
             ("e3", datetime(2026, 11, 2, 9, 31), "k2", "/b3"),
         ),
         "accounts/date=2026-11-02/hour=09/b.parquet": _login(datetime(2026, 11, 2, 9, 32), "pro"),
+        "signups/date=2026-11-02/hour=09/b.parquet": _signup(
+            datetime(2026, 11, 2, 9, 33), "podcast"
+        ),
+        "crm/date=2026-11-02/hour=09/b.parquet": _crm(
+            (STATE_1, datetime(2026, 11, 2, 12, 5), None)
+        ),
     },
     {
         "pings/date=2026-11-02/hour=11/c.parquet": _pings(
@@ -90,6 +132,13 @@ FILES = [
             ("e2", datetime(2026, 11, 2, 11, 1), "k1", "/c2"),
         ),
         "accounts/date=2026-11-02/hour=11/c.parquet": _login(datetime(2026, 11, 2, 11, 2), "free"),
+        "signups/date=2026-11-02/hour=11/c.parquet": _signup(
+            datetime(2026, 11, 2, 11, 3), "webinar"
+        ),
+        "crm/date=2026-11-02/hour=11/c.parquet": _crm(
+            (STATE_1, datetime(2026, 11, 2, 12, 20), None),
+            (STATE_2, datetime(2026, 11, 2, 12, 5), datetime(2026, 11, 2, 13, 30)),
+        ),
     },
 ]
 
@@ -100,6 +149,13 @@ EXPECTED_PINGS = [
     [("e1", "/b", 9), ("e2", "/a2", 10), ("e3", "/b3", 9)],
 ]
 EXPECTED_LOGIN = [("l1", "starter", 10), ("l1", "pro", 9), ("l1", "pro", 9)]
+EXPECTED_SIGNUP = [("s1", "newsletter", 10), ("s1", "podcast", 9), ("s1", "podcast", 9)]
+# (updated_at, demo_at, partition hour) of ann's CRM states
+EXPECTED_CRM = [
+    [(STATE_1, datetime(2026, 11, 2, 12, 10), 10)],
+    [(STATE_1, datetime(2026, 11, 2, 12, 5), 9)],
+    [(STATE_1, datetime(2026, 11, 2, 12, 5), 9), (STATE_2, datetime(2026, 11, 2, 12, 5), 11)],
+]
 
 
 def _land(landing: Path, files: dict[str, pa.Table]) -> None:
@@ -108,7 +164,7 @@ def _land(landing: Path, files: dict[str, pa.Table]) -> None:
         pq.write_table(table, landing / relative)
 
 
-def _staging(warehouse: Path) -> tuple[list[tuple], list[tuple]]:
+def _staging(warehouse: Path) -> tuple[list[tuple], ...]:
     with duckdb.connect(str(work_db_for(warehouse)), read_only=True) as con:
         pings = con.execute(
             "select event_id, url_path, hour(partition_at) "
@@ -117,7 +173,15 @@ def _staging(warehouse: Path) -> tuple[list[tuple], list[tuple]]:
         logins = con.execute(
             "select event_id, plan, hour(partition_at) from staging.stg_accounts__events"
         ).fetchall()
-    return pings, logins
+        signups = con.execute(
+            "select event_id, referring_channel, hour(partition_at) "
+            "from staging.stg_signups__signups"
+        ).fetchall()
+        crm = con.execute(
+            "select updated_at, demo_at, hour(partition_at) from staging.stg_crm__contacts "
+            "order by updated_at"
+        ).fetchall()
+    return pings, logins, signups, crm
 
 
 def test_the_first_delivery_wins_in_every_arrival_order(tmp_path):
@@ -126,9 +190,11 @@ def test_the_first_delivery_wins_in_every_arrival_order(tmp_path):
     for step, files in enumerate(FILES):
         _land(landing, files)
         webfunnel("run", *args)
-        pings, logins = _staging(warehouse)
+        pings, logins, signups, crm = _staging(warehouse)
         assert pings == EXPECTED_PINGS[step], f"after run {step + 1}"
         assert logins == [EXPECTED_LOGIN[step]], f"after run {step + 1}"
+        assert signups == [EXPECTED_SIGNUP[step]], f"after run {step + 1}"
+        assert crm == EXPECTED_CRM[step], f"after run {step + 1}"
 
     # a single run over the same files chooses the same deliveries and gives the same marts
     once = tmp_path / "once"
@@ -151,3 +217,17 @@ def test_the_first_delivery_wins_in_every_arrival_order(tmp_path):
         assert con.execute(
             "select account_id, current_plan, logins from marts.accounts"
         ).fetchall() == [("acc_1", "pro", 1)]
+        # ann signed up on k1 at 09:33 (the winning delivery); her current CRM state is
+        # the 14:00 one: a demo at 12:05 and a trial at 13:30
+        assert con.execute(
+            "select cookie, signed_up_at, demo_at, trial_at, furthest_stage from marts.visitors "
+            "where person_id is not null"
+        ).fetchall() == [
+            (
+                "k1",
+                datetime(2026, 11, 2, 9, 33),
+                datetime(2026, 11, 2, 12, 5),
+                datetime(2026, 11, 2, 13, 30),
+                "trial",
+            )
+        ]
