@@ -279,6 +279,7 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
         open_work_db,
         plan_build,
         project_fingerprint,
+        record_build,
         reloaded_data_changed,
     )
 
@@ -300,22 +301,7 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
     finally:
         con.close()
     result = run_dbt("build", paths, *build_args(full_refresh), quiet=True, test_scope=scope)
-    con = open_work_db(paths)
-    try:
-        if not result.success:
-            message = "; ".join(result.failures[:3]) or "dbt build failed"
-            _finish_run(con, run_id, "failed", stats, result.models_built, fingerprint, message)
-            raise WebfunnelError(
-                f"dbt build failed ({len(result.failures)} errors, first: {message}); "
-                f"see {paths.dbt_log_dir / 'dbt.log'}"
-            )
-        con.execute(
-            "insert into ops.build_state values (?, ?, ?, ?)",
-            [utcnow(), through, fingerprint, run_id],
-        )
-        _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint)
-    finally:
-        con.close()
+    record_build(paths, run_id, stats, result, through, fingerprint)
     return {"built": True, "models_built": result.models_built, "tests": result.tests_passed}
 
 

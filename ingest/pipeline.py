@@ -14,7 +14,7 @@ import duckdb
 
 from ingest.archive import archive_batches
 from ingest.config import PROJECT_ROOT, Paths, limit_memory
-from ingest.dbt import run_dbt
+from ingest.dbt import DbtResult, run_dbt
 from ingest.errors import WebfunnelError
 from ingest.faults import kill_after, kill_point
 from ingest.ledger import (
@@ -229,6 +229,39 @@ def decide_test_scope(
     return scope
 
 
+def _fail_run(
+    paths: Paths, run_id: str, stats: LoadStats, models: int, fingerprint: str, message: str
+) -> None:
+    con = open_work_db(paths)
+    try:
+        _finish_run(con, run_id, "failed", stats, models, fingerprint, message)
+    finally:
+        con.close()
+
+
+def record_build(
+    paths: Paths, run_id: str, stats: LoadStats, result: DbtResult, through: int, fingerprint: str
+) -> None:
+    """After ``dbt build``: a failed build is recorded as a failed run and raised; a
+    successful one moves ``ops.build_state`` to ``through``."""
+    if not result.success:
+        message = "; ".join(result.failures[:3]) or "dbt build failed"
+        _fail_run(paths, run_id, stats, result.models_built, fingerprint, message)
+        raise WebfunnelError(
+            f"dbt build failed ({len(result.failures)} errors, first: {message}); "
+            f"see {paths.dbt_log_dir / 'dbt.log'}"
+        )
+    con = open_work_db(paths)
+    try:
+        con.execute(
+            "insert into ops.build_state values (?, ?, ?, ?)",
+            [utcnow(), through, fingerprint, run_id],
+        )
+        _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint)
+    finally:
+        con.close()
+
+
 def _build_and_publish(
     paths: Paths,
     run_id: str,
@@ -253,32 +286,13 @@ def _build_and_publish(
     try:
         next_file = NextFile(paths.warehouse)
     except WebfunnelError as exc:  # another process publishes: say so in ops.pipeline_runs
-        con = open_work_db(paths)
-        try:
-            _finish_run(con, run_id, "failed", stats, 0, fingerprint, str(exc))
-        finally:
-            con.close()
+        _fail_run(paths, run_id, stats, 0, fingerprint, str(exc))
         raise
     try:
         next_file.copy_in_background()
         result = run_dbt("build", paths, *extra, quiet=quiet, test_scope=test_scope)
         kill_point("build:done")
-        con = open_work_db(paths)
-        try:
-            if not result.success:
-                message = "; ".join(result.failures[:3]) or "dbt build failed"
-                _finish_run(con, run_id, "failed", stats, result.models_built, fingerprint, message)
-                raise WebfunnelError(
-                    f"dbt build failed ({len(result.failures)} errors, first: {message}); "
-                    f"see {paths.dbt_log_dir / 'dbt.log'}"
-                )
-            con.execute(
-                "insert into ops.build_state values (?, ?, ?, ?)",
-                [utcnow(), through, fingerprint, run_id],
-            )
-            _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint)
-        finally:
-            con.close()
+        record_build(paths, run_id, stats, result, through, fingerprint)
         kill_point("publish:before")
         publish(paths.work_db, paths.warehouse, run_id, next_file)
     finally:

@@ -32,7 +32,7 @@ def test_a_published_file_replaced_after_the_copy_is_copied_again(tmp_path):
     next_file = NextFile(warehouse)
     try:
         next_file.copy_in_background()
-        next_file._wait()
+        assert next_file.copy_of_published()
         assert next_file.path.read_bytes() == b"run 1"
         replacement = tmp_path / "replacement"
         replacement.write_bytes(b"run 2, published by hand")
