@@ -12,3 +12,38 @@
 {% macro duckdb__event_key(value) -%}
     md5_number({{ value }})
 {%- endmacro %}
+
+{#- The lookup key of a cookie: 64 bits of its MD5. The per-cookie models find a changed
+    cookie's rows by this key instead of by the cookie string: on DuckDB a semi-join over
+    20 M such integers takes a third of the time of 20 M cookie strings, and its filter
+    reaches the table scan, so the other columns are read only for the rows it keeps.
+
+    Two cookies may share a key (for n cookies, about n^2 / 2^65: below 1e-7 at 1.6 M).
+    The models stay exact if they do: a read by key takes every row of every cookie with
+    that key, the computations partition by the cookie itself, and a delete by key removes
+    only keys whose rows the same statement's read recomputed. A collision costs the other
+    cookie's recomputation, identical to what it replaces. -#}
+{% macro cookie_key(value) -%}
+    {{ return(adapter.dispatch('cookie_key', 'webfunnel')(value)) }}
+{%- endmacro %}
+
+{% macro default__cookie_key(value) -%}
+    md5({{ value }})
+{%- endmacro %}
+
+{% macro duckdb__cookie_key(value) -%}
+    cast(md5_number({{ value }}) >> 64 as ubigint)
+{%- endmacro %}
+
+{#- The SQL type of cookie_key(): for the typed nulls of first_delivery_ctes -#}
+{% macro cookie_key_type() -%}
+    {{ return(adapter.dispatch('cookie_key_type', 'webfunnel')()) }}
+{%- endmacro %}
+
+{% macro default__cookie_key_type() -%}
+    {{ return(dbt.type_string()) }}
+{%- endmacro %}
+
+{% macro duckdb__cookie_key_type() -%}
+    {{ return('ubigint') }}
+{%- endmacro %}

@@ -1,5 +1,6 @@
 {#- Cookies whose marts rows may change in this run: new pings, new logins, or a signup of
-    a changed person (its funnel columns or its owner may change). -#}
+    a changed person (its funnel columns or its owner may change), with their lookup keys
+    (macro cookie_key), by which the per-cookie models read their rows. -#}
 with
 
 stg_ops__batches_new as (
@@ -51,7 +52,11 @@ changed as (
 
 final as (
 
-    select distinct cookie from changed
+    select distinct
+        cookie,
+        {{ webfunnel.cookie_key('cookie') }} as cookie_key
+
+    from changed
 
 )
 

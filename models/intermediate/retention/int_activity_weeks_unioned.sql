@@ -5,7 +5,7 @@
     An incremental run recomputes the changed cookies and persons whole; each input is
     filtered on them before the union (a changed person's linked cookies first), so the
     scans of the history read two columns and the unions deduplicate only the changed
-    members' weeks. -#}
+    members' weeks. Page views are found by the cookie's lookup key (macro cookie_key). -#}
 {{
     config(
         materialized='incremental',
@@ -53,7 +53,7 @@ cookie_activity as (
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
     from int_pageviews_sessionized
     {% if is_incremental() %}
-        where cookie in (select cookie from {{ ref('int_cookies_changed') }})
+        where cookie_key in (select cookie_key from {{ ref('int_cookies_changed') }})
     {% endif %}
 
     union
@@ -64,7 +64,10 @@ cookie_activity as (
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
     from logins
     {% if is_incremental() %}
-        where cookie in (select cookie from {{ ref('int_cookies_changed') }})
+        -- by key as the pings are, so both take the same cookies (see macro cookie_key)
+        where {{ webfunnel.cookie_key('cookie') }} in (
+            select cookie_key from {{ ref('int_cookies_changed') }}
+        )
     {% endif %}
 
 ),
@@ -78,6 +81,12 @@ person_activity as (
     from int_pageviews_sessionized
     inner join int_person_cookies_linked
         on int_pageviews_sessionized.cookie = int_person_cookies_linked.cookie
+    {% if is_incremental() %}
+        -- the changed persons' cookies found by key first: the join then reads few rows
+        where int_pageviews_sessionized.cookie_key in (
+            select {{ webfunnel.cookie_key('cookie') }} from int_person_cookies_linked
+        )
+    {% endif %}
 
     union
 

@@ -49,7 +49,7 @@ visitor_members as (
     {% if is_incremental() %}
         where
             pageview_number = 1
-            and cookie in (select cookie from {{ ref('int_cookies_changed') }})
+            and cookie_key in (select cookie_key from {{ ref('int_cookies_changed') }})
     {% else %}
         where pageview_number = 1
     {% endif %}

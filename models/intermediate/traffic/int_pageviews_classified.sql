@@ -90,6 +90,7 @@ final as (
     select
         event_id,
         cookie,
+        cookie_key,
         created_at,
         url,
         url_host,

@@ -1,11 +1,14 @@
 {#- Human page views (bots dropped), each with its session and its effective channel.
     A session is a cookie's pings with gaps of at most `session_timeout_minutes`; it does not
     end at midnight. An internal-navigation ping is not a touch: it carries the channel of
-    the cookie's latest touch, and a cookie whose first ping is internal starts `direct`. -#}
+    the cookie's latest touch, and a cookie whose first ping is internal starts `direct`.
+
+    Incrementally, the changed cookies are recomputed whole, read and replaced by their
+    lookup key (macro cookie_key), not the cookie string. -#}
 {{
     config(
         materialized='incremental',
-        unique_key='cookie',
+        unique_key='cookie_key',
         incremental_strategy='delete+insert',
     )
 }}
@@ -18,7 +21,7 @@ int_pageviews_classified as (
     {% if is_incremental() %}
         where
             not is_bot
-            and cookie in (select cookie from {{ ref('int_cookies_changed') }})
+            and cookie_key in (select cookie_key from {{ ref('int_cookies_changed') }})
     {% else %}
         where not is_bot
     {% endif %}
@@ -98,6 +101,7 @@ final as (
     select
         event_id,
         cookie,
+        cookie_key,
         {{ dbt.hash(dbt.concat(['cookie', "'|'", 'session_first_event_id'])) }} as session_id,
         session_number,
         pageview_number,

@@ -158,6 +158,15 @@ account_pageviews as (
         on latest_person.person_id = int_person_cookies_linked.person_id
     inner join int_pageviews_sessionized
         on int_person_cookies_linked.cookie = int_pageviews_sessionized.cookie
+    {% if is_incremental() %}
+        -- the recomputed accounts' cookies found by key first (macro cookie_key)
+        where int_pageviews_sessionized.cookie_key in (
+            select {{ webfunnel.cookie_key('int_person_cookies_linked.cookie') }}
+            from latest_person
+            inner join int_person_cookies_linked
+                on latest_person.person_id = int_person_cookies_linked.person_id
+        )
+    {% endif %}
 
 ),
 

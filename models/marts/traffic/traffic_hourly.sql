@@ -27,13 +27,14 @@ int_pageviews_sessionized as (
             select distinct {{ dbt.date_trunc('hour', 'sessionized.created_at') }}
             from {{ ref('int_pageviews_sessionized') }} as sessionized
             inner join (
-                select cookie, min(created_at) as first_new_at
+                select cookie, cookie_key, min(created_at) as first_new_at
                 from {{ ref('stg_pings__pageviews') }}
                 where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
-                group by 1
+                group by 1, 2
             ) as new_pings
                 on
-                    sessionized.cookie = new_pings.cookie
+                    sessionized.cookie_key = new_pings.cookie_key
+                    and sessionized.cookie = new_pings.cookie
                     and sessionized.created_at >= new_pings.first_new_at
         )
     {% endif %}

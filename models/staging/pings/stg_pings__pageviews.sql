@@ -37,6 +37,7 @@ renamed as (
         event_id,
         {{ webfunnel.event_key('event_id') }} as event_key,
         cookie,
+        {{ webfunnel.cookie_key('cookie') }} as cookie_key,
         created_at,
         url,
         {{ webfunnel.url_host('url') }} as url_host,
@@ -58,6 +59,7 @@ renamed as (
 
 {{ webfunnel.first_delivery_ctes('renamed', [
         ('cookie', dbt.type_string()),
+        ('cookie_key', webfunnel.cookie_key_type()),
         ('created_at', dbt.type_timestamp()),
         ('url', dbt.type_string()),
         ('url_host', dbt.type_string()),
