@@ -28,6 +28,8 @@ from ingest.publish import NextFile, is_behind, publish
 from ingest.sources import SOURCES
 
 _FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
+# the width of macro cookie_key's stored keys (tests narrow it to make collisions common)
+COOKIE_KEY_BITS = "WEBFUNNEL_COOKIE_KEY_BITS"
 
 
 def build_args(full_refresh: bool) -> tuple[str, ...]:
@@ -72,8 +74,10 @@ class RunSummary:
 
 
 def project_fingerprint() -> str:
-    """A hash of the transformation logic: when it changes, the models are rebuilt."""
+    """A hash of the transformation logic: when it changes, the models are rebuilt. The
+    width of the stored cookie keys (macro ``cookie_key``) is part of it."""
     digest = hashlib.sha256()
+    digest.update(f"cookie_key_bits={os.environ.get(COOKIE_KEY_BITS, '64')}".encode())
     for entry in _FINGERPRINTED:
         path = PROJECT_ROOT / entry
         files = sorted(path.rglob("*")) if path.is_dir() else [path]

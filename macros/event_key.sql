@@ -13,7 +13,7 @@
     md5_number({{ value }})
 {%- endmacro %}
 
-{#- The lookup key of a cookie: 64 bits of its MD5. The per-cookie models find a changed
+{#- The lookup key of a cookie: the first 64 bits of its MD5 number. The per-cookie models find a changed
     cookie's rows by this key instead of by the cookie string: on DuckDB a semi-join over
     20 M such integers takes a third of the time of 20 M cookie strings, and its filter
     reaches the table scan, so the other columns are read only for the rows it keeps.
@@ -32,7 +32,15 @@
 {%- endmacro %}
 
 {% macro duckdb__cookie_key(value) -%}
-    cast(md5_number({{ value }}) >> 64 as ubigint)
+    {#- WEBFUNNEL_COOKIE_KEY_BITS narrows the key (tests make collisions common with it);
+        part of the project fingerprint, so a change rebuilds every stored key -#}
+    {%- set bits = env_var('WEBFUNNEL_COOKIE_KEY_BITS', '64') | int -%}
+    {%- if bits < 1 or bits > 64 -%}
+        {{ exceptions.raise_compiler_error(
+            'WEBFUNNEL_COOKIE_KEY_BITS must be a whole number from 1 to 64'
+        ) }}
+    {%- endif -%}
+    cast(md5_number({{ value }}) >> {{ 128 - bits }} as ubigint)
 {%- endmacro %}
 
 {#- The SQL type of cookie_key(): for the typed nulls of first_delivery_ctes -#}
