@@ -10,15 +10,16 @@ The next file is made in one of two ways, with the same result:
 * **full**: every table of ``marts`` and ``ops`` copied from the working database;
 * **delta**: the previous published file copied as a file, then, in the large per-cookie
   marts (``visitors``, ``pageviews``, ``sessions``), only the rows of the cookies in
-  ``intermediate.int_cookies_changed`` replaced; the small tables are copied whole. An hourly
+  ``intermediate.int_cookies_changed`` replaced, found by their lookup keys
+  (``cookie_key``, with any cookie sharing one); the small tables are copied whole. An hourly
   publish then costs in proportion to what changed, not to the history.
 
 A delta is exact only if the previous file holds the marts as they were just before the
-last build and that build changed no other cookie's rows. ``ops.dbt_invocations`` (written
+last build and that build changed no rows of other cookie keys. ``ops.dbt_invocations`` (written
 by the project's on-run-start/on-run-end hooks) says what ran since: a delta is made when
 nothing ran, or exactly one plain ``dbt build`` (not a full refresh) ran to its end; the
-incremental marts delete and insert only the cookies of ``int_cookies_changed``, which the
-same build rebuilds first. Anything else (a full refresh, a ``dbt run`` or ``dbt seed`` by
+incremental marts delete and insert only the cookie keys of ``int_cookies_changed``, which
+the same build rebuilds first. Anything else (a full refresh, a ``dbt run`` or ``dbt seed`` by
 hand, an invocation killed before its end, a changed table layout, a previous file that is
 missing or unreadable) gives a full copy, and so does every ``MAX_DELTAS``-th publish, which
 also leaves the file without the space deleted rows leave behind.
@@ -46,7 +47,7 @@ from ingest.errors import WebfunnelError
 from ingest.ledger import BATCHES_VIEW_SQL, utcnow
 
 PUBLISHED_SCHEMAS = ("marts", "ops")
-# incremental marts whose rows change only for the cookies of int_cookies_changed
+# incremental marts whose rows change only for the cookie keys of int_cookies_changed
 PER_COOKIE_MARTS = ("visitors", "pageviews", "sessions")
 CHANGED_COOKIES = "intermediate.int_cookies_changed"
 MAX_DELTAS = 24  # then a full copy
@@ -264,14 +265,12 @@ def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int, work:
         target = f'published.{schema}."{table}"'
         if schema == "marts" and table in PER_COOKIE_MARTS:
             source = f'{schema}."{table}"'
-            changed = f"(select cookie from {CHANGED_COOKIES})"
-            con.execute(f"delete from {target} where cookie in {changed}")
-            # the changed rows found by their row ids, reading only `cookie` of every row
-            # (a plain semi-join under select * decompresses every column: see
-            # macros/rows_with_keys.sql)
+            # by the cookies' lookup keys, as the build replaced them: every row of a key
+            # (macros/event_key.sql), found reading one integer column
+            changed = f"(select cookie_key from {CHANGED_COOKIES})"
+            con.execute(f"delete from {target} where cookie_key in {changed}")
             con.execute(
-                f"insert into {target} select * from {source} where rowid in "
-                f"(select rowid from {source} where cookie in {changed})"
+                f"insert into {target} select * from {source} where cookie_key in {changed}"
             )
         else:
             con.execute(f"delete from {target}")

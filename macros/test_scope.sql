@@ -55,9 +55,11 @@
             ~ new_batches ~ '))'
         ) -%}
     {%- elif name in webfunnel.per_cookie_models() -%}
-        {#- recomputed per changed cookie (delete+insert on the cookie) -#}
+        {#- recomputed per changed cookie, found and replaced by its lookup key (delete+insert
+            on cookie_key): every row of a key, so every row of the changed cookies, and of
+            any cookie sharing a key with one (recomputed with them: macro cookie_key) -#}
         {%- set cookies = webfunnel.model_relation('int_cookies_changed') -%}
-        {%- do return('cookie in (select cookie from ' ~ cookies ~ ')') -%}
+        {%- do return('cookie_key in (select cookie_key from ' ~ cookies ~ ')') -%}
     {%- endif -%}
     {%- do return(none) -%}
 {%- endmacro %}

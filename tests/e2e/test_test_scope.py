@@ -75,7 +75,7 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     with duckdb.connect(str(work), read_only=True) as con:
         assert con.execute("select count(*) from seeds.plan_tiers").fetchone() == (4,)
     compiled = next(target.rglob("column_values_visitors.sql")).read_text()
-    assert "cookie in (select cookie from" in compiled and "int_cookies_changed" in compiled
+    assert "cookie_key in (select cookie_key from" in compiled and "int_cookies_changed" in compiled
     # pageviews -> sessions: child and parent both confined to the changed cookies
     relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
     assert relationship.count("int_cookies_changed") == 2 and "dbt_parent" in relationship

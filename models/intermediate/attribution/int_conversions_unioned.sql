@@ -1,10 +1,25 @@
 {#- One row per conversion: a signed-up person reaching a stage, at the stage's time.
-    Stages are counted independently (a customer without a trial date is a customer). -#}
+    Stages are counted independently (a customer without a trial date is a customer).
+
+    Incrementally, the changed persons (int_persons_changed: every person with a new signup
+    or CRM state among them) are recomputed whole, keyed on the person, so a stage a CRM
+    correction removed is deleted with the person's other conversions. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='person_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('int_persons_changed') }}
 with
 
 int_persons_signed_up as (
 
     select * from {{ ref('int_persons_signed_up') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from {{ ref('int_persons_changed') }})
+    {% endif %}
 
 ),
 

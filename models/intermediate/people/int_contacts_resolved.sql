@@ -1,10 +1,27 @@
 {#- The current CRM state of each person: the row with the latest updated_at wins, so a
-    correction that removes a stage removes it here too. -#}
+    correction that removes a stage removes it here too.
+
+    Incrementally, the persons with a CRM state written by this run are recomputed whole;
+    no other person's states changed. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='person_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
 stg_crm__contacts as (
 
     select * from {{ ref('stg_crm__contacts') }}
+    {% if is_incremental() %}
+        where person_id in (
+            select person_id from {{ ref('stg_crm__contacts') }}
+            where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+        )
+    {% endif %}
 
 ),
 

@@ -1,10 +1,27 @@
 {#- A person's first signup (ties broken by event_id); its cookie is the person's
-    cookie for the funnel. -#}
+    cookie for the funnel.
+
+    Incrementally, the persons with a signup row written by this run (a new signup, or a
+    delivery that replaced one) are recomputed whole; no other person's signups changed. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='person_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
 stg_signups__signups as (
 
     select * from {{ ref('stg_signups__signups') }}
+    {% if is_incremental() %}
+        where person_id in (
+            select person_id from {{ ref('stg_signups__signups') }}
+            where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+        )
+    {% endif %}
 
 ),
 

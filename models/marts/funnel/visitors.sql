@@ -4,7 +4,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='cookie',
+        unique_key='cookie_key',
         incremental_strategy='delete+insert',
     )
 }}
@@ -53,6 +53,7 @@ first_pageviews as (
 
     select
         cookie,
+        cookie_key,
         url as first_url,
         referrer_host as first_referrer_host,
         channel as first_channel,
@@ -114,6 +115,7 @@ final as (
 
     select
         cookie_totals.cookie,
+        first_pageviews.cookie_key,
         cookie_totals.first_seen_at,
         cookie_totals.last_seen_at,
         first_pageviews.first_url,

@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='cookie',
+        unique_key='cookie_key',
         incremental_strategy='delete+insert',
     )
 }}
@@ -25,6 +25,7 @@ final as (
     select
         event_id,
         cookie,
+        cookie_key,
         session_id,
         created_at,
         url,

@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='cookie',
+        unique_key='cookie_key',
         incremental_strategy='delete+insert',
     )
 }}
@@ -38,6 +38,7 @@ landings as (
     select
         session_id,
         cookie,
+        cookie_key,
         url as landing_url,
         url_path as landing_path,
         channel,
@@ -54,6 +55,7 @@ final as (
     select
         landings.session_id,
         landings.cookie,
+        landings.cookie_key,
         session_totals.started_at,
         session_totals.ended_at,
         session_totals.pageviews,
