@@ -16,6 +16,8 @@ import pyarrow.parquet as pq
 from ingest.generate import generate
 from tests.conftest import read_marts, webfunnel
 
+KEY = "cookie_key"
+
 LOGIN = Path("accounts/date=2026-11-10/hour=09/login.parquet")
 
 
@@ -53,6 +55,22 @@ def _land_a_lone_login(source: Path, first: list[Path], later: list[Path]) -> No
     )
 
 
+def _marts_without_keys(warehouse: Path) -> dict[str, list[tuple]]:
+    """Every mart as read_marts reads it, less the cookie keys (their width differs)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        marts = {}
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall():
+            columns = [row[0] for row in con.execute(f"describe marts.{name}").fetchall()]
+            select = f"* exclude ({KEY})" if KEY in columns else "*"
+            marts[name] = con.execute(f"select {select} from marts.{name} order by all").fetchall()
+        return marts
+    finally:
+        con.close()
+
+
 def test_colliding_cookie_keys_keep_the_incremental_marts_exact(tmp_path):
     source = tmp_path / "generated"
     generate(source, date(2026, 11, 2), 2, 120, seed=5)
@@ -82,7 +100,7 @@ def test_colliding_cookie_keys_keep_the_incremental_marts_exact(tmp_path):
             "run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse),
             env={"WEBFUNNEL_COOKIE_KEY_BITS": "2"},
         )  # fmt: skip
-    assert read_marts(warehouse) == expected
+    assert _marts_without_keys(warehouse) == _marts_without_keys(full)
 
     # the collisions happened: 4 keys for all the cookies, in the stored rows and in the
     # last run's changed cookies (so each changed cookie's key brought others with it)

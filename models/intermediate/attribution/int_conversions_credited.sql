@@ -41,14 +41,16 @@ touches as (
         coalesce(touch_channel, 'direct') as channel
 
     from int_pageviews_sessionized
-    where
-        (is_touch or pageview_number = 1)
-        {% if is_incremental() %}
-            -- the recomputed conversions' cookies found by key first (macro cookie_key)
+    {% if is_incremental() %}
+        -- the recomputed conversions' cookies found by key first (macro cookie_key)
+        where
+            (is_touch or pageview_number = 1)
             and cookie_key in (
                 select {{ webfunnel.cookie_key('cookie') }} from int_conversions_unioned
             )
-        {% endif %}
+    {% else %}
+        where is_touch or pageview_number = 1
+    {% endif %}
 
 ),
 
