@@ -13,10 +13,11 @@
     md5_number({{ value }})
 {%- endmacro %}
 
-{#- The lookup key of a cookie: the first 64 bits of its MD5 number. The per-cookie models find a changed
-    cookie's rows by this key instead of by the cookie string: on DuckDB a semi-join over
-    20 M such integers takes a third of the time of 20 M cookie strings, and its filter
-    reaches the table scan, so the other columns are read only for the rows it keeps.
+{#- The lookup key of a cookie: the first 64 bits of its MD5 number. The per-cookie models
+    find a changed cookie's rows by this key instead of by the cookie string: on DuckDB a
+    semi-join over 20 M such integers takes a third of the time of 20 M cookie strings, and
+    its filter reaches the table scan, so the other columns are read only for the rows it
+    keeps.
 
     Two cookies may share a key (for n cookies, about n^2 / 2^65: below 1e-7 at 1.6 M).
     The models stay exact if they do: a read by key takes every row of every cookie with
