@@ -60,6 +60,16 @@
             any cookie sharing a key with one (recomputed with them: macro cookie_key) -#}
         {%- set cookies = webfunnel.model_relation('int_cookies_changed') -%}
         {%- do return('cookie_key in (select cookie_key from ' ~ cookies ~ ')') -%}
+    {%- elif name == 'int_cohort_members_assigned' -%}
+        {#- recomputed per changed member (delete+insert on member_kind, member_id): the
+            changed cookies' and persons' rows, every cohort of each -#}
+        {%- set cookies = webfunnel.model_relation('int_cookies_changed') -%}
+        {%- set persons = webfunnel.model_relation('int_persons_changed') -%}
+        {%- do return(
+            "((member_kind = 'cookie' and member_id in (select cookie from " ~ cookies ~ '))'
+            ~ " or (member_kind = 'person' and member_id in (select person_id from "
+            ~ persons ~ ')))'
+        ) -%}
     {%- endif -%}
     {%- do return(none) -%}
 {%- endmacro %}

@@ -79,6 +79,9 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     # pageviews -> sessions: child and parent both confined to the changed cookies
     relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
     assert relationship.count("int_cookies_changed") == 2 and "dbt_parent" in relationship
+    # retention's cohort members: the changed cookies' and persons' rows
+    members = next(target.rglob("column_values_int_cohort_members_assigned.sql")).read_text()
+    assert "int_cookies_changed" in members and "int_persons_changed" in members
     # stg_pings__pageviews -> stg_pings__user_agents: the parent is not per cookie, read whole
     lookup = next(target.rglob("relationships_stg_pings__pagev*.sql")).read_text()
     assert "dbt_parent" not in lookup
@@ -93,6 +96,8 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     assert "dbt build failed" in failed.stderr and "column_values_visitors" in failed.stderr
     compiled = next(target.rglob("column_values_visitors.sql")).read_text()
     assert "int_cookies_changed" not in compiled
+    members = next(target.rglob("column_values_int_cohort_members_assigned.sql")).read_text()
+    assert "int_persons_changed" not in members
     relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
     assert "int_cookies_changed" not in relationship and "dbt_parent" not in relationship
 
