@@ -15,14 +15,15 @@ The next file is made in one of two ways, with the same result:
   publish then costs in proportion to what changed, not to the history.
 
 A delta is exact only if the previous file holds the marts as they were just before the
-last build and that build changed no rows of other cookie keys. ``ops.dbt_invocations`` (written
-by the project's on-run-start/on-run-end hooks) says what ran since: a delta is made when
-nothing ran, or exactly one plain ``dbt build`` (not a full refresh) ran to its end; the
-incremental marts delete and insert only the cookie keys of ``int_cookies_changed``, which
-the same build rebuilds first. Anything else (a full refresh, a ``dbt run`` or ``dbt seed`` by
-hand, an invocation killed before its end, a changed table layout, a previous file that is
-missing or unreadable) gives a full copy, and so does every ``MAX_DELTAS``-th publish, which
-also leaves the file without the space deleted rows leave behind.
+last build and that build changed no rows of other cookie keys. ``ops.dbt_invocations``
+(written by the project's on-run-start/on-run-end hooks) says what ran since: a delta is
+made when nothing ran, or exactly one plain ``dbt build`` (not a full refresh) ran to its
+end; the incremental marts delete and insert only the cookie keys of
+``int_cookies_changed``, which the same build rebuilds first. Anything else (a full
+refresh, a ``dbt run`` or ``dbt seed`` by hand, an invocation killed before its end, a
+changed table layout, a previous file that is missing or unreadable) gives a full copy,
+and so does every ``MAX_DELTAS``-th publish, which also leaves the file without the space
+deleted rows leave behind.
 
 The copy of the previous file does not depend on the build, so ``webfunnel run`` starts it in
 a thread before dbt builds (``NextFile.copy_in_background``) and the publish only waits for
