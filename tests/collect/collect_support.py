@@ -61,13 +61,22 @@ class CollectorProcess:
         self.wal_dir.parent.mkdir(parents=True, exist_ok=True)
         logf = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=logf, stderr=logf)
+        # with --workers N, every worker must answer: each request opens a new connection,
+        # which the kernel hands to one of the listening workers, so a load started when the
+        # first one answered could land on it alone (its keep-alive connections stay there)
+        extra = list(self.extra)
+        workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
+        answered: set[str | None] = set()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"collector exited: {self.log.read_text()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
+                response = httpx.get(f"{self.url}/healthz", timeout=1)
+                if response.status_code == 200:
+                    answered.add(response.json().get("instance"))
+                    if len(answered) >= workers:
+                        return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
