@@ -267,11 +267,14 @@ def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int, work:
         if schema == "marts" and table in PER_COOKIE_MARTS:
             source = f'{schema}."{table}"'
             # by the cookies' lookup keys, as the build replaced them: every row of a key
-            # (macros/event_key.sql), found reading one integer column
+            # (macros/event_key.sql), found reading one integer column; the rows inserted
+            # are then fetched by row id, not read whole to be filtered (macro
+            # rows_with_keys)
             changed = f"(select cookie_key from {CHANGED_COOKIES})"
             con.execute(f"delete from {target} where cookie_key in {changed}")
             con.execute(
-                f"insert into {target} select * from {source} where cookie_key in {changed}"
+                f"insert into {target} select * from {source} where rowid in "
+                f"(select rowid from {source} where cookie_key in {changed})"
             )
         else:
             con.execute(f"delete from {target}")

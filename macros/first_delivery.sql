@@ -6,7 +6,8 @@
     batch_id, partition_at, file_row_number and `false as is_stored`.
     Incrementally it holds only the new batches' rows; the rows already stored for their
     lookup values join them with their id and ordering columns only (looked up by
-    `lookup_column`, not read whole: nulls for the content), and only winners come out: a
+    `lookup_column`, its other columns fetched by row id for the matches only: nulls for the
+    content), and only winners come out: a
     new record, or a delivery that comes before the stored one. A reloaded batch ties with
     its own stored row, and the stored row stays. Deliveries compete per id, so a stored row
     that only shares the lookup value (another record of the same person, or an MD5
@@ -41,7 +42,11 @@ deliveries as (
             true as is_stored
 
         from {{ this }}
-        where {{ lookup_column }} in (select {{ lookup_column }} from {{ deliveries_cte }})
+        -- by row id: the lookup column is read for every stored row, the others only for
+        -- the matches, mostly none (macro rows_with_keys)
+        where {{ webfunnel.rows_with_keys(
+            this, lookup_column, 'select ' ~ lookup_column ~ ' from ' ~ deliveries_cte
+        ) }}
     {% endif %}
 
 ),

@@ -59,7 +59,10 @@
             on cookie_key): every row of a key, so every row of the changed cookies, and of
             any cookie sharing a key with one (recomputed with them: macro cookie_key) -#}
         {%- set cookies = webfunnel.model_relation('int_cookies_changed') -%}
-        {%- do return('cookie_key in (select cookie_key from ' ~ cookies ~ ')') -%}
+        {#- the rows fetched by row id (macro rows_with_keys): every one is a table -#}
+        {%- do return(webfunnel.rows_with_keys(
+            relation, 'cookie_key', 'select cookie_key from ' ~ cookies
+        )) -%}
     {%- elif name == 'int_cohort_members_assigned' -%}
         {#- recomputed per changed member (delete+insert on member_kind, member_id): the
             changed cookies' and persons' rows, every cohort of each -#}

@@ -76,6 +76,7 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
         assert con.execute("select count(*) from seeds.plan_tiers").fetchone() == (4,)
     compiled = next(target.rglob("column_values_visitors.sql")).read_text()
     assert "cookie_key in (select cookie_key from" in compiled and "int_cookies_changed" in compiled
+    assert "rowid in (select rowid from" in compiled  # macro rows_with_keys
     # pageviews -> sessions: child and parent both confined to the changed cookies
     relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
     assert relationship.count("int_cookies_changed") == 2 and "dbt_parent" in relationship

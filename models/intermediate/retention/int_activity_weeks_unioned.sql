@@ -51,9 +51,15 @@ cookie_activity as (
         'cookie' as member_kind,
         cookie as member_id,
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
-    from int_pageviews_sessionized
     {% if is_incremental() %}
-        where cookie_key in (select cookie_key from {{ ref('int_cookies_changed') }})
+        -- the changed cookies' rows by row id (macro rows_with_keys)
+        from {{ ref('int_pageviews_sessionized') }}
+        where {{ webfunnel.rows_with_keys(
+            ref('int_pageviews_sessionized'), 'cookie_key',
+            'select cookie_key from ' ~ ref('int_cookies_changed')
+        ) }}
+    {% else %}
+        from int_pageviews_sessionized
     {% endif %}
 
     union
@@ -72,21 +78,34 @@ cookie_activity as (
 
 ),
 
+linked_pageviews as (
+
+    select
+        cookie,
+        created_at
+    {% if is_incremental() %}
+        -- the changed persons' cookies' rows found by key and row id first (macros
+        -- cookie_key, rows_with_keys): the join then reads few rows
+        from {{ ref('int_pageviews_sessionized') }}
+        where {{ webfunnel.rows_with_keys(
+            ref('int_pageviews_sessionized'), 'cookie_key',
+            'select ' ~ webfunnel.cookie_key('cookie') ~ ' from int_person_cookies_linked'
+        ) }}
+    {% else %}
+        from int_pageviews_sessionized
+    {% endif %}
+
+),
+
 person_activity as (
 
     select
         'person' as member_kind,
         int_person_cookies_linked.person_id as member_id,
-        cast({{ dbt.date_trunc('week', 'int_pageviews_sessionized.created_at') }} as date) as activity_week
-    from int_pageviews_sessionized
+        cast({{ dbt.date_trunc('week', 'linked_pageviews.created_at') }} as date) as activity_week
+    from linked_pageviews
     inner join int_person_cookies_linked
-        on int_pageviews_sessionized.cookie = int_person_cookies_linked.cookie
-    {% if is_incremental() %}
-        -- the changed persons' cookies found by key first: the join then reads few rows
-        where int_pageviews_sessionized.cookie_key in (
-            select {{ webfunnel.cookie_key('cookie') }} from int_person_cookies_linked
-        )
-    {% endif %}
+        on linked_pageviews.cookie = int_person_cookies_linked.cookie
 
     union
 

@@ -4,7 +4,15 @@
     the cookie's latest touch, and a cookie whose first ping is internal starts `direct`.
 
     Incrementally, the changed cookies are recomputed whole, read and replaced by their
-    lookup key (macro cookie_key), not the cookie string. -#}
+    lookup key (macro cookie_key), not the cookie string. Their page views are those this
+    table already holds, read by row id (macro rows_with_keys: a cookie's rows lie together
+    here, where in stg_pings__pageviews they are spread over the history), less the events
+    that the new batches delivered again, plus the new batches' page views, classified. A
+    page view's classification depends on its own ping and the seeds alone, and a change of
+    the seeds or of the logic rebuilds everything (the project fingerprint), so a stored
+    page view is what the view would give again. The new batches' rows are taken whether
+    this run or an earlier, killed one wrote them: the stored copy of such an event is left
+    out, the staged one taken. -#}
 {{
     config(
         materialized='incremental',
@@ -13,16 +21,39 @@
     )
 }}
 -- depends_on: {{ ref('int_cookies_changed') }}
+-- depends_on: {{ ref('stg_pings__pageviews') }}
+-- depends_on: {{ ref('stg_ops__batches_new') }}
+{%- set classified_columns -%}
+    event_id, cookie, cookie_key, created_at, url, url_host, url_path, referrer_host,
+    utm_source, utm_medium, utm_campaign, is_touch, touch_channel, touch_channel_group,
+    device_class, browser, os, batch_id, partition_at
+{%- endset %}
 with
 
 int_pageviews_classified as (
 
-    select * from {{ ref('int_pageviews_classified') }}
     {% if is_incremental() %}
+        select {{ classified_columns }}
+        from {{ this }}
+        where
+            {{ webfunnel.rows_with_keys(
+                this, 'cookie_key', 'select cookie_key from ' ~ ref('int_cookies_changed')
+            ) }}
+            and event_id not in (
+                select event_id from {{ ref('stg_pings__pageviews') }}
+                where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+            )
+
+        union all
+
+        select {{ classified_columns }}
+        from {{ ref('int_pageviews_classified') }}
         where
             not is_bot
-            and cookie_key in (select cookie_key from {{ ref('int_cookies_changed') }})
+            and batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
     {% else %}
+        select {{ classified_columns }}
+        from {{ ref('int_pageviews_classified') }}
         where not is_bot
     {% endif %}
 

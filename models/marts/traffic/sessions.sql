@@ -12,7 +12,10 @@ int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
     {% if is_incremental() %}
-        where cookie_key in (select cookie_key from {{ ref('int_cookies_changed') }})
+        where {{ webfunnel.rows_with_keys(
+            ref('int_pageviews_sessionized'), 'cookie_key',
+            'select cookie_key from ' ~ ref('int_cookies_changed')
+        ) }}
     {% endif %}
 
 ),

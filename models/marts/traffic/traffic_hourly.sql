@@ -19,23 +19,46 @@
 -- depends_on: {{ ref('stg_ops__batches_new') }}
 with
 
+{% if is_incremental() %}
+new_pings as (
+
+    select
+        cookie,
+        cookie_key,
+        min(created_at) as first_new_at
+    from {{ ref('stg_pings__pageviews') }}
+    where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+    group by 1, 2
+
+),
+
+-- the new pings' cookies' page views, by key and row id (macros cookie_key, rows_with_keys)
+new_pings_cookies as (
+
+    select
+        cookie,
+        cookie_key,
+        created_at
+    from {{ ref('int_pageviews_sessionized') }}
+    where {{ webfunnel.rows_with_keys(
+        ref('int_pageviews_sessionized'), 'cookie_key', 'select cookie_key from new_pings'
+    ) }}
+
+),
+{% endif %}
+
 int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
     {% if is_incremental() %}
         where {{ dbt.date_trunc('hour', 'created_at') }} in (
-            select distinct {{ dbt.date_trunc('hour', 'sessionized.created_at') }}
-            from {{ ref('int_pageviews_sessionized') }} as sessionized
-            inner join (
-                select cookie, cookie_key, min(created_at) as first_new_at
-                from {{ ref('stg_pings__pageviews') }}
-                where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
-                group by 1, 2
-            ) as new_pings
+            select distinct {{ dbt.date_trunc('hour', 'new_pings_cookies.created_at') }}
+            from new_pings_cookies
+            inner join new_pings
                 on
-                    sessionized.cookie_key = new_pings.cookie_key
-                    and sessionized.cookie = new_pings.cookie
-                    and sessionized.created_at >= new_pings.first_new_at
+                    new_pings_cookies.cookie_key = new_pings.cookie_key
+                    and new_pings_cookies.cookie = new_pings.cookie
+                    and new_pings_cookies.created_at >= new_pings.first_new_at
         )
     {% endif %}
 
