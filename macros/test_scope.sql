@@ -49,11 +49,12 @@
             {%- do return('batch_id in (' ~ new_batches ~ ')') -%}
         {%- endif -%}
         {#- unique: every row of the new batches' events, found by their event_key (all
-            rows of one event_id share it) -#}
-        {%- do return(
-            'event_key in (select event_key from ' ~ relation ~ ' where batch_id in ('
-            ~ new_batches ~ '))'
-        ) -%}
+            rows of one event_id share it), and fetched by row id (macro rows_with_keys:
+            the event ids of the other rows are not read) -#}
+        {%- do return(webfunnel.rows_with_keys(
+            relation, 'event_key',
+            'select event_key from ' ~ relation ~ ' where batch_id in (' ~ new_batches ~ ')'
+        )) -%}
     {%- elif name in webfunnel.per_cookie_models() -%}
         {#- recomputed per changed cookie, found and replaced by its lookup key (delete+insert
             on cookie_key): every row of a key, so every row of the changed cookies, and of
