@@ -21,3 +21,14 @@
 {% macro duckdb__rows_with_keys(relation, column, keys) -%}
     rowid in (select rowid from {{ relation }} where {{ column }} in ({{ keys }}))
 {%- endmacro %}
+
+{#- The rows of `relation`, a per-cookie table, whose cookie_key is a changed cookie's
+    (int_cookies_changed; every cookie sharing a key comes with it: macro cookie_key),
+    fetched by row id. The per-cookie models' incremental reads, their scoped tests and
+    the sessionization's read of its own rows all find rows this way. -#}
+{% macro changed_cookie_rows(relation) -%}
+    {{ return(webfunnel.rows_with_keys(
+        relation, 'cookie_key',
+        'select cookie_key from ' ~ webfunnel.model_relation('int_cookies_changed')
+    )) }}
+{%- endmacro %}

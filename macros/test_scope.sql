@@ -59,11 +59,7 @@
         {#- recomputed per changed cookie, found and replaced by its lookup key (delete+insert
             on cookie_key): every row of a key, so every row of the changed cookies, and of
             any cookie sharing a key with one (recomputed with them: macro cookie_key) -#}
-        {%- set cookies = webfunnel.model_relation('int_cookies_changed') -%}
-        {#- the rows fetched by row id (macro rows_with_keys): every one is a table -#}
-        {%- do return(webfunnel.rows_with_keys(
-            relation, 'cookie_key', 'select cookie_key from ' ~ cookies
-        )) -%}
+        {%- do return(webfunnel.changed_cookie_rows(relation)) -%}
     {%- elif name == 'int_cohort_members_assigned' -%}
         {#- recomputed per changed member (delete+insert on member_kind, member_id): the
             changed cookies' and persons' rows, every cohort of each -#}

@@ -52,12 +52,9 @@ cookie_activity as (
         cookie as member_id,
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
     {% if is_incremental() %}
-        -- the changed cookies' rows by row id (macro rows_with_keys)
+        -- the changed cookies' rows by row id (macro changed_cookie_rows)
         from {{ ref('int_pageviews_sessionized') }}
-        where {{ webfunnel.rows_with_keys(
-            ref('int_pageviews_sessionized'), 'cookie_key',
-            'select cookie_key from ' ~ ref('int_cookies_changed')
-        ) }}
+        where {{ webfunnel.changed_cookie_rows(ref('int_pageviews_sessionized')) }}
     {% else %}
         from int_pageviews_sessionized
     {% endif %}

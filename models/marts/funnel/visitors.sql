@@ -15,10 +15,7 @@ int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
     {% if is_incremental() %}
-        where {{ webfunnel.rows_with_keys(
-            ref('int_pageviews_sessionized'), 'cookie_key',
-            'select cookie_key from ' ~ ref('int_cookies_changed')
-        ) }}
+        where {{ webfunnel.changed_cookie_rows(ref('int_pageviews_sessionized')) }}
     {% endif %}
 
 ),
