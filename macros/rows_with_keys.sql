@@ -23,12 +23,13 @@
 {%- endmacro %}
 
 {#- The rows of `relation`, a per-cookie table, whose cookie_key is a changed cookie's
-    (int_cookies_changed; every cookie sharing a key comes with it: macro cookie_key),
-    fetched by row id. The per-cookie models' incremental reads, their scoped tests and
-    the sessionization's read of its own rows all find rows this way. -#}
-{% macro changed_cookie_rows(relation) -%}
+    (`changed_cookies`: int_cookies_changed; every cookie sharing a key comes with it: macro
+    cookie_key), fetched by row id. The per-cookie models' incremental reads, their scoped
+    tests and the sessionization's read of its own rows all find rows this way. A model
+    passes ref('int_cookies_changed'); a test, which must not depend on it, the relation
+    from the graph (macro model_relation). -#}
+{% macro changed_cookie_rows(relation, changed_cookies) -%}
     {{ return(webfunnel.rows_with_keys(
-        relation, 'cookie_key',
-        'select cookie_key from ' ~ webfunnel.model_relation('int_cookies_changed')
+        relation, 'cookie_key', 'select cookie_key from ' ~ changed_cookies
     )) }}
 {%- endmacro %}

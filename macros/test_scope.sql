@@ -59,7 +59,9 @@
         {#- recomputed per changed cookie, found and replaced by its lookup key (delete+insert
             on cookie_key): every row of a key, so every row of the changed cookies, and of
             any cookie sharing a key with one (recomputed with them: macro cookie_key) -#}
-        {%- do return(webfunnel.changed_cookie_rows(relation)) -%}
+        {%- do return(webfunnel.changed_cookie_rows(
+            relation, webfunnel.model_relation('int_cookies_changed')
+        )) -%}
     {%- elif name == 'int_cohort_members_assigned' -%}
         {#- recomputed per changed member (delete+insert on member_kind, member_id): the
             changed cookies' and persons' rows, every cohort of each -#}

@@ -54,7 +54,9 @@ cookie_activity as (
     {% if is_incremental() %}
         -- the changed cookies' rows by row id (macro changed_cookie_rows)
         from {{ ref('int_pageviews_sessionized') }}
-        where {{ webfunnel.changed_cookie_rows(ref('int_pageviews_sessionized')) }}
+        where {{ webfunnel.changed_cookie_rows(
+            ref('int_pageviews_sessionized'), ref('int_cookies_changed')
+        ) }}
     {% else %}
         from int_pageviews_sessionized
     {% endif %}

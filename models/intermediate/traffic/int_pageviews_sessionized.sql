@@ -36,7 +36,7 @@ int_pageviews_classified as (
         select {{ classified_columns }}
         from {{ this }}
         where
-            {{ webfunnel.changed_cookie_rows(this) }}
+            {{ webfunnel.changed_cookie_rows(this, ref('int_cookies_changed')) }}
             and event_id not in (
                 select event_id from {{ ref('stg_pings__pageviews') }}
                 where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})

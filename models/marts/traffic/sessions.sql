@@ -12,7 +12,9 @@ int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
     {% if is_incremental() %}
-        where {{ webfunnel.changed_cookie_rows(ref('int_pageviews_sessionized')) }}
+        where {{ webfunnel.changed_cookie_rows(
+            ref('int_pageviews_sessionized'), ref('int_cookies_changed')
+        ) }}
     {% endif %}
 
 ),
