@@ -270,16 +270,14 @@ def load_batches(paths: Paths, batches: list[dict[str, Any]], run_id: str) -> di
 
 def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dict[str, Any]:
     """``dbt build`` when the models are behind the loaded data or the logic."""
-    from ingest.dbt import run_dbt
     from ingest.load import LoadStats
     from ingest.pipeline import (
         _finish_run,
-        build_args,
+        build_and_record,
         decide_test_scope,
         open_work_db,
         plan_build,
         project_fingerprint,
-        record_build,
         reloaded_data_changed,
     )
 
@@ -300,8 +298,9 @@ def build_models(paths: Paths, run_id: str, load_summary: dict[str, Any]) -> dic
         scope = decide_test_scope(con, run_id, full_refresh, window=False)
     finally:
         con.close()
-    result = run_dbt("build", paths, *build_args(full_refresh), quiet=True, test_scope=scope)
-    record_build(paths, run_id, stats, result, through, fingerprint)
+    result = build_and_record(
+        paths, run_id, stats, through, fingerprint, full_refresh, quiet=True, test_scope=scope
+    )
     return {"built": True, "models_built": result.models_built, "tests": result.tests_passed}
 
 

@@ -510,7 +510,13 @@ def build_if_needed(
     """``dbt build`` when new batches loaded or the models changed; records the build.
 
     ``connect`` opens the warehouse the ledger is in (PostgreSQL by default)."""
-    from ingest.pipeline import build_args, plan_build, project_fingerprint
+    from ingest.pipeline import (
+        FULL_REFRESH_NEEDED,
+        build_args,
+        conflicting_redeliveries,
+        plan_build,
+        project_fingerprint,
+    )
 
     connect = connect or PgConnection.connect
     fingerprint = project_fingerprint()
@@ -522,15 +528,38 @@ def build_if_needed(
     if not (plan.needed or force):
         return False
     # a forced build follows a backfill, which may have removed rows: rebuild from scratch
-    dbt_build(target, *build_args(plan.full_refresh or force), quiet=quiet)
+    full_refresh = plan.full_refresh or force
+    failure = None
+    try:
+        dbt_build(target, *build_args(full_refresh), quiet=quiet)
+    except WebfunnelError as exc:
+        if full_refresh:
+            raise
+        failure = exc
     pg = connect()
     try:
+        # as the DuckDB pipeline (ingest.pipeline.record_build): conflicting redeliveries
+        # make the build a full refresh (even one whose tests failed on the rows the old
+        # keys kept), recorded as needed until one succeeds
+        conflict = None if full_refresh else conflicting_redeliveries(pg)
+        if conflict is None and failure is not None:
+            raise failure
         pg.execute(
             "insert into ops.build_state values (?, ?, ?, ?)",
-            [utcnow(), plan.through, fingerprint, run_id],
+            [utcnow(), plan.through, FULL_REFRESH_NEEDED if conflict else fingerprint, run_id],
         )
     finally:
         pg.close()
+    if conflict:
+        dbt_build(target, *build_args(True), quiet=quiet)
+        pg = connect()
+        try:
+            pg.execute(
+                "insert into ops.build_state values (?, ?, ?, ?)",
+                [utcnow(), plan.through, fingerprint, run_id],
+            )
+        finally:
+            pg.close()
     return True
 
 

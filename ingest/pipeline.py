@@ -30,6 +30,17 @@ from ingest.sources import SOURCES
 _FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
 # the width of macro cookie_key's stored keys (tests narrow it to make collisions common)
 COOKIE_KEY_BITS = "WEBFUNNEL_COOKIE_KEY_BITS"
+# recorded in ops.build_state in place of a fingerprint when an incremental build must be
+# followed by a full refresh (conflicting_redeliveries): the next build is one, until one
+# succeeds, even when this run is killed before it
+FULL_REFRESH_NEEDED = "full-refresh-needed"
+# the staging models whose rows say whether they replaced a conflicting delivery
+# (macro first_delivery_ctes, column is_conflicting_redelivery)
+_CONFLICT_FLAGGED = {
+    "pings": "staging.stg_pings__pageviews",
+    "signups": "staging.stg_signups__signups",
+    "accounts": "staging.stg_accounts__events",
+}
 
 
 def build_args(full_refresh: bool) -> tuple[str, ...]:
@@ -143,7 +154,8 @@ class BuildPlan:
 
 def plan_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> BuildPlan:
     """Whether to build, and how: incrementally when only data arrived since the last
-    successful build, from scratch when there was none or the logic changed."""
+    successful build, from scratch when there was none, the logic changed, or the last
+    build asked for one (``FULL_REFRESH_NEEDED``)."""
     latest = con.execute(
         "select coalesce(max(transition_id), 0) from ops.batch_state_transitions "
         "where state = 'succeeded'"
@@ -243,27 +255,111 @@ def _fail_run(
         con.close()
 
 
+def conflicting_redeliveries(con) -> str | None:
+    """Why the incremental build just made must be followed by a full refresh, or None.
+
+    A staging row flagged ``is_conflicting_redelivery`` replaced the stored delivery of its
+    event with another cookie, person, account or time (macro ``first_delivery_ctes``). The
+    incremental models recompute the new cookie, person and hours, but rows of the old ones
+    would stay (an event counted under two cookies, a visitor with no page view left, an
+    hour that lost its only page view). Only a full refresh writes the flags false, so they
+    stay until one succeeds. The flags are almost all false: row-group statistics skip the
+    rest of the table, so this costs milliseconds. ``con`` is DuckDB or a PgConnection."""
+    union = " union all ".join(
+        f"select '{source}' as source, event_id from {table} where is_conflicting_redelivery"
+        for source, table in _CONFLICT_FLAGGED.items()
+    )
+    rows = con.execute(
+        f"select source, count(*), min(event_id) from ({union}) flagged group by source "
+        "order by source"
+    ).fetchall()
+    if not rows:
+        return None
+    total = sum(count for _, count, _ in rows)
+    detail = ", ".join(f"{source}: {count}, e.g. {first}" for source, count, first in rows)
+    events = "event" if total == 1 else "events"
+    return (
+        f"{total} {events} delivered again, ahead of the stored delivery, with another "
+        f"cookie, person, account or time ({detail}): rebuilt from scratch"
+    )
+
+
 def record_build(
-    paths: Paths, run_id: str, stats: LoadStats, result: DbtResult, through: int, fingerprint: str
-) -> None:
-    """After ``dbt build``: a failed build is recorded as a failed run and raised; a
-    successful one moves ``ops.build_state`` to ``through``."""
-    if not result.success:
-        message = "; ".join(result.failures[:3]) or "dbt build failed"
-        _fail_run(paths, run_id, stats, result.models_built, fingerprint, message)
-        raise WebfunnelError(
-            f"dbt build failed ({len(result.failures)} errors, first: {message}); "
-            f"see {paths.dbt_log_dir / 'dbt.log'}"
-        )
+    paths: Paths,
+    run_id: str,
+    stats: LoadStats,
+    result: DbtResult,
+    through: int,
+    fingerprint: str,
+    full_refresh: bool = False,
+    message: str | None = None,
+) -> str | None:
+    """After ``dbt build``: a successful build moves ``ops.build_state`` to ``through``; a
+    failed one is recorded as a failed run and raised.
+
+    An incremental build that took in conflicting redeliveries is recorded as needing a
+    full refresh instead (``FULL_REFRESH_NEEDED``), whether it succeeded or not (the rows
+    the old keys kept can fail its tests: an event id twice in ``marts.pageviews``), and
+    the reason is returned: the caller builds again from scratch (``build_and_record``)."""
     con = open_work_db(paths)
     try:
+        conflict = None
+        if not full_refresh:
+            try:
+                conflict = conflicting_redeliveries(con)
+            except duckdb.Error:
+                if result.success:
+                    raise
+                # the build failed before its staging models were whole: its error says why
+        if conflict:
+            con.execute(
+                "insert into ops.build_state values (?, ?, ?, ?)",
+                [utcnow(), through, FULL_REFRESH_NEEDED, run_id],
+            )
+            con.execute("insert into ops.test_scopes values (?, ?, 'all')", [run_id, utcnow()])
+            return conflict
+        if not result.success:
+            failure = "; ".join(result.failures[:3]) or "dbt build failed"
+            _finish_run(con, run_id, "failed", stats, result.models_built, fingerprint, failure)
+            raise WebfunnelError(
+                f"dbt build failed ({len(result.failures)} errors, first: {failure}); "
+                f"see {paths.dbt_log_dir / 'dbt.log'}"
+            )
         con.execute(
             "insert into ops.build_state values (?, ?, ?, ?)",
             [utcnow(), through, fingerprint, run_id],
         )
-        _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint)
+        _finish_run(con, run_id, "succeeded", stats, result.models_built, fingerprint, message)
     finally:
         con.close()
+    return None
+
+
+def build_and_record(
+    paths: Paths,
+    run_id: str,
+    stats: LoadStats,
+    through: int,
+    fingerprint: str,
+    full_refresh: bool,
+    *extra: str,
+    quiet: bool = False,
+    test_scope: str = "all",
+) -> DbtResult:
+    """``dbt build`` and ``record_build``; again from scratch when the incremental build
+    took in conflicting redeliveries (``conflicting_redeliveries``)."""
+    result = run_dbt("build", paths, *build_args(full_refresh), *extra, quiet=quiet,
+                     test_scope=test_scope)  # fmt: skip
+    kill_point("build:done")
+    conflict = record_build(paths, run_id, stats, result, through, fingerprint, full_refresh)
+    if conflict is None:
+        return result
+    print(f"  {conflict}", file=sys.stderr)
+    kill_point("build:refresh")
+    result = run_dbt("build", paths, *build_args(True), *extra, quiet=quiet, test_scope="all")
+    kill_point("build:done")
+    record_build(paths, run_id, stats, result, through, fingerprint, True, message=conflict)
+    return result
 
 
 def _build_and_publish(
@@ -283,10 +379,10 @@ def _build_and_publish(
     work), so the publish only applies the delta to it."""
     fingerprint = project_fingerprint()
     kill_after("build")
-    extra = build_args(full_refresh)
+    extra: tuple[str, ...] = ()
     if window is not None:
         start, end = (moment.isoformat(sep=" ") for moment in window)
-        extra += ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
+        extra = ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
     try:
         next_file = NextFile(paths.warehouse)
     except WebfunnelError as exc:  # another process publishes: say so in ops.pipeline_runs
@@ -294,9 +390,10 @@ def _build_and_publish(
         raise
     try:
         next_file.copy_in_background()
-        result = run_dbt("build", paths, *extra, quiet=quiet, test_scope=test_scope)
-        kill_point("build:done")
-        record_build(paths, run_id, stats, result, through, fingerprint)
+        result = build_and_record(
+            paths, run_id, stats, through, fingerprint, full_refresh, *extra,
+            quiet=quiet, test_scope=test_scope,
+        )  # fmt: skip
         kill_point("publish:before")
         publish(paths.work_db, paths.warehouse, run_id, next_file)
     finally:

@@ -5,10 +5,10 @@
     the `id_columns`, the `lookup_column` unless it is one of them, the `content_columns`,
     batch_id, partition_at, file_row_number and `false as is_stored`.
     Incrementally it holds only the new batches' rows; the rows already stored for their
-    lookup values join them with their id and ordering columns only (looked up by
+    lookup values join them with their id, ordering and `conflict_columns` only (looked up by
     `lookup_column`, its other columns fetched by row id for the matches only: nulls for the
-    content), and only winners come out: a
-    new record, or a delivery that comes before the stored one. A reloaded batch ties with
+    other content), and only winners come out: a new record, or a delivery that comes
+    before the stored one. A reloaded batch ties with
     its own stored row, and the stored row stays. Deliveries compete per id, so a stored row
     that only shares the lookup value (another record of the same person, or an MD5
     collision of event_key) is a stored row of another record and never wins.
@@ -17,9 +17,23 @@
     CRM contact states the id is (person_id, updated_at) and the lookup person_id.
 
     content_columns: [(name, type), ...], the columns between the id and lookup columns and
-    batch_id. -#}
+    batch_id.
+
+    conflict_columns: the columns a winner must share with the stored delivery it replaces
+    for the incremental models to stay exact (those the cookie, person and hour of a row
+    come from). The stored values of these columns are fetched too, and the last column,
+    is_conflicting_redelivery, is true on a winner that replaced a stored delivery with
+    other values in any of them. A redelivery is the same row (CONTRACT §1), so this takes a
+    client that sent one event id twice with another cookie, person or time: the rows of
+    the old cookie or hour would stay in the incremental models, so the pipeline follows
+    such a build with a full refresh (ingest/pipeline.py, conflicting_redeliveries). A full
+    build flags nothing: it has nothing stored to replace. -#}
 {% macro first_delivery_ctes(
-    deliveries_cte, content_columns, id_columns=['event_id'], lookup_column='event_key'
+    deliveries_cte,
+    content_columns,
+    id_columns=['event_id'],
+    lookup_column='event_key',
+    conflict_columns=[]
 ) -%}
 {%- set key_columns = id_columns + ([] if lookup_column in id_columns else [lookup_column]) -%}
 deliveries as (
@@ -34,7 +48,11 @@ deliveries as (
             {{ name }},
             {%- endfor %}
             {%- for name, type in content_columns %}
+            {%- if name in conflict_columns %}
+            {{ name }},
+            {%- else %}
             cast(null as {{ type }}) as {{ name }},
+            {%- endif %}
             {%- endfor %}
             batch_id,
             partition_at,
@@ -59,6 +77,17 @@ ranked as (
             partition by {{ id_columns | join(', ') }}
             order by partition_at, batch_id, file_row_number, is_stored desc
         ) as delivery_rank
+        {%- if is_incremental() and conflict_columns %},
+            -- the stored delivery's values, beside each delivery of its record
+            max(case when is_stored then 1 else 0 end) over (
+                partition by {{ id_columns | join(', ') }}
+            ) as has_stored
+            {%- for name in conflict_columns %},
+            max(case when is_stored then {{ name }} end) over (
+                partition by {{ id_columns | join(', ') }}
+            ) as stored_{{ name }}
+            {%- endfor %}
+        {%- endif %}
 
     from deliveries
 
@@ -75,7 +104,20 @@ final as (
         {%- endfor %}
         batch_id,
         partition_at,
-        file_row_number
+        file_row_number,
+        {% if is_incremental() and conflict_columns -%}
+            case
+                when has_stored = 0 then false
+                {%- for name in conflict_columns %}
+                when stored_{{ name }} <> {{ name }} then true
+                when stored_{{ name }} is null and {{ name }} is not null then true
+                when stored_{{ name }} is not null and {{ name }} is null then true
+                {%- endfor %}
+                else false
+            end
+        {%- else -%}
+            false
+        {%- endif %} as is_conflicting_redelivery
 
     from ranked
     where delivery_rank = 1 and not is_stored

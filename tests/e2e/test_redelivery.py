@@ -3,13 +3,17 @@ redelivered event is counted once). Incrementally the staging models compare eac
 event's first new delivery with the row the event already has; here the deliveries differ
 in content, so the table shows which one won.
 
-Three runs, each landing one file per source:
+Four runs:
 1. partition 10:00: pings e1 (url /a) and e2; login l1 with plan `starter`; signup s1
    with channel `newsletter`; CRM state (ann, 13:00) with a demo at 12:10;
-2. partition 09:00, a late file: e1 again (url /b), an earlier partition, so it replaces
-   the stored row; e3 is new; l1 again with plan `pro`, which replaces `starter`; s1 again
-   with `podcast`, and the CRM state again with a demo at 12:05, which replace theirs too;
-3. partition 11:00: e1 (url /c) and e2 again, l1 with plan `free`, s1 with `webinar`, the
+2. partition 09:00, a late file of each source: e3 is new; l1 again with plan `pro`
+   (an earlier partition, so it replaces `starter`); s1 again with `podcast`, and the CRM
+   state again with a demo at 12:05, which replace theirs too. Neither the cookie, the
+   account nor the person changes, so the run stays incremental;
+3. partition 09:00, another late file: e1 again (url /b). It replaces the stored row,
+   and, necessarily in an earlier partition, with another time, so the run is a full
+   refresh (tests/e2e/test_conflicting_redelivery.py);
+4. partition 11:00: e1 (url /c) and e2 again, l1 with plan `free`, s1 with `webinar`, the
    CRM state with a demo at 12:20: later deliveries, which change nothing; and a new CRM
    state of ann (14:00, a trial at 13:30), stored beside the first.
 After every run the staging rows are the worked-out ones; at the end they, and every mart,
@@ -115,7 +119,6 @@ FILES = [
     },
     {
         "pings/date=2026-11-02/hour=09/b.parquet": _pings(
-            ("e1", datetime(2026, 11, 2, 9, 30), "k1", "/b"),
             ("e3", datetime(2026, 11, 2, 9, 31), "k2", "/b3"),
         ),
         "accounts/date=2026-11-02/hour=09/b.parquet": _login(datetime(2026, 11, 2, 9, 32), "pro"),
@@ -124,6 +127,11 @@ FILES = [
         ),
         "crm/date=2026-11-02/hour=09/b.parquet": _crm(
             (STATE_1, datetime(2026, 11, 2, 12, 5), None)
+        ),
+    },
+    {
+        "pings/date=2026-11-02/hour=09/c.parquet": _pings(
+            ("e1", datetime(2026, 11, 2, 9, 30), "k1", "/b"),
         ),
     },
     {
@@ -145,17 +153,26 @@ FILES = [
 # (event_id, url_path, partition hour) after each run, worked out from the rule
 EXPECTED_PINGS = [
     [("e1", "/a", 10), ("e2", "/a2", 10)],
+    [("e1", "/a", 10), ("e2", "/a2", 10), ("e3", "/b3", 9)],
     [("e1", "/b", 9), ("e2", "/a2", 10), ("e3", "/b3", 9)],
     [("e1", "/b", 9), ("e2", "/a2", 10), ("e3", "/b3", 9)],
 ]
-EXPECTED_LOGIN = [("l1", "starter", 10), ("l1", "pro", 9), ("l1", "pro", 9)]
-EXPECTED_SIGNUP = [("s1", "newsletter", 10), ("s1", "podcast", 9), ("s1", "podcast", 9)]
+EXPECTED_LOGIN = [("l1", "starter", 10), ("l1", "pro", 9), ("l1", "pro", 9), ("l1", "pro", 9)]
+EXPECTED_SIGNUP = [
+    ("s1", "newsletter", 10),
+    ("s1", "podcast", 9),
+    ("s1", "podcast", 9),
+    ("s1", "podcast", 9),
+]
 # (updated_at, demo_at, partition hour) of ann's CRM states
 EXPECTED_CRM = [
     [(STATE_1, datetime(2026, 11, 2, 12, 10), 10)],
     [(STATE_1, datetime(2026, 11, 2, 12, 5), 9)],
+    [(STATE_1, datetime(2026, 11, 2, 12, 5), 9)],
     [(STATE_1, datetime(2026, 11, 2, 12, 5), 9), (STATE_2, datetime(2026, 11, 2, 12, 5), 11)],
 ]
+# how each run built: only the third, whose late ping came with another time, from scratch
+EXPECTED_FULL_REFRESH = [False, False, True, False]
 
 
 def _land(landing: Path, files: dict[str, pa.Table]) -> None:
@@ -184,6 +201,14 @@ def _staging(warehouse: Path) -> tuple[list[tuple], ...]:
     return pings, logins, signups, crm
 
 
+def _run_once(landing: Path, folder: Path) -> Path:
+    """A single run over a copy of the files landed so far."""
+    shutil.copytree(landing, folder / "landing")
+    warehouse = folder / "warehouse.duckdb"
+    webfunnel("run", "--quiet", "--landing", str(folder / "landing"), "--warehouse", str(warehouse))
+    return warehouse
+
+
 def test_the_first_delivery_wins_in_every_arrival_order(tmp_path):
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
@@ -195,16 +220,22 @@ def test_the_first_delivery_wins_in_every_arrival_order(tmp_path):
         assert logins == [EXPECTED_LOGIN[step]], f"after run {step + 1}"
         assert signups == [EXPECTED_SIGNUP[step]], f"after run {step + 1}"
         assert crm == EXPECTED_CRM[step], f"after run {step + 1}"
+        if step == 1:
+            # the late login, signup and CRM state were taken in incrementally (the full
+            # refresh of run 3 would hide a difference): the marts of one run over files 1-2
+            assert read_marts(_run_once(landing, tmp_path / "once-2")) == read_marts(warehouse)
+    with duckdb.connect(str(work_db_for(warehouse)), read_only=True) as con:
+        # a run that made a full refresh after its incremental build recorded that need first
+        needs = con.execute(
+            "select run_id, bool_or(project_fingerprint = 'full-refresh-needed') "
+            "from ops.build_state group by run_id order by min(built_at)"
+        ).fetchall()
+    assert [needed for _, needed in needs] == EXPECTED_FULL_REFRESH
 
     # a single run over the same files chooses the same deliveries and gives the same marts
-    once = tmp_path / "once"
-    shutil.copytree(landing, once / "landing")
-    webfunnel(
-        "run", "--quiet", "--landing", str(once / "landing"),
-        "--warehouse", str(once / "warehouse.duckdb"),
-    )  # fmt: skip
-    assert _staging(once / "warehouse.duckdb") == _staging(warehouse)
-    assert read_marts(once / "warehouse.duckdb") == read_marts(warehouse)
+    once = _run_once(landing, tmp_path / "once")
+    assert _staging(once) == _staging(warehouse)
+    assert read_marts(once) == read_marts(warehouse)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(

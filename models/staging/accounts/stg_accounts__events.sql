@@ -48,6 +48,8 @@ renamed as (
         ('person_id', dbt.type_string()),
         ('event_type', dbt.type_string()),
         ('plan', dbt.type_string()),
-]) }}
+    ],
+    conflict_columns=['cookie', 'account_id', 'person_id', 'event_type'],
+) }}
 
 select * from final

@@ -70,6 +70,8 @@ renamed as (
         ('utm_medium', dbt.type_string()),
         ('utm_campaign', dbt.type_string()),
         ('user_agent', dbt.type_string()),
-]) }}
+    ],
+    conflict_columns=['cookie', 'created_at', 'user_agent'],
+) }}
 
 select * from final

@@ -45,6 +45,8 @@ renamed as (
         ('signed_up_at', dbt.type_timestamp()),
         ('person_id', dbt.type_string()),
         ('referring_channel', dbt.type_string()),
-]) }}
+    ],
+    conflict_columns=['cookie', 'person_id'],
+) }}
 
 select * from final
