@@ -487,15 +487,16 @@ def backfill(paths: Paths, start: datetime, end: datetime, quiet: bool = False) 
             _forget_batch(con, batch.batch_id, batch.source, run_id)
             process_batch(con, ledger, batch, file_path, attempt, stats)
             progress(index, len(window), batch)
-        parsed = _reparse_all_user_agents(con, run_id)
+        parsed, reclassified = _reparse_all_user_agents(con, run_id)
         plan = plan_build(con, project_fingerprint())
-        changed = reloaded_data_changed(con, run_id)
+        changed = reclassified or reloaded_data_changed(con, run_id)
         decide_test_scope(con, run_id, plan.full_refresh or changed, window=True)  # all
     finally:
         con.close()
     # the same mechanism as the documented dbt command: the incremental models take in the
-    # window's batches again; everything, when the logic changed since the last build or the
-    # reloaded files now give other rows (reloaded_data_changed)
+    # window's batches again; everything, when the logic changed since the last build, the
+    # reloaded files now give other rows (reloaded_data_changed), or a user agent's class
+    # changed (_reparse_all_user_agents)
     models = _build_and_publish(
         paths, run_id, "backfill", stats, plan.through, quiet,
         full_refresh=plan.full_refresh or changed, window=(start, end),
@@ -573,10 +574,24 @@ def reloaded_data_changed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     return False
 
 
-def _reparse_all_user_agents(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
-    """Classify every user agent again (a backfill may follow a fix of the classifier)."""
+# what the models read of the parsed user agents, as a row count and an order-free digest
+_USER_AGENTS_DIGEST = (
+    "select count(*), cast(bit_xor(hash(user_agent, device_class, browser, os)) as varchar) "
+    "from raw.user_agents"
+)
+
+
+def _reparse_all_user_agents(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, bool]:
+    """Classify every user agent again (a backfill may follow a fix of the classifier).
+    Returns how many, and whether any class, browser or OS changed.
+
+    A change makes the backfill a full refresh: the sessionization keeps the classified
+    page views it already holds (int_pageviews_sessionized), so an incremental build would
+    classify a changed cookie's page views of the window anew and its others as before,
+    and the cookies outside the window as before; a full refresh classifies them all anew."""
     from ingest.useragents import classify
 
+    before = con.execute(_USER_AGENTS_DIGEST).fetchone()
     rows = con.execute(
         "select distinct trim(user_agent) from raw.pings "
         "where user_agent is not null and trim(user_agent) <> ''"
@@ -588,4 +603,4 @@ def _reparse_all_user_agents(con: duckdb.DuckDBPyConnection, run_id: str) -> int
     if values:
         con.executemany("insert into raw.user_agents values (?, ?, ?, ?, ?)", values)
     con.execute("commit")
-    return len(values)
+    return len(values), con.execute(_USER_AGENTS_DIGEST).fetchone() != before

@@ -158,3 +158,36 @@ def test_backfill_after_a_file_lost_a_row_equals_a_full_run(handmade_reference, 
             ).fetchone()[0]
             >= 1
         )
+
+
+def test_backfill_after_a_classifier_fix_reclassifies_every_page_view(handmade_reference, tmp_path):
+    """Marts built while the user-agent classifier called every desktop browser a tablet
+    (simulated: the parsed classes changed, then a full refresh), then a backfill of one
+    day: it parses every user agent again, and as a class changed it rebuilds from scratch.
+    An incremental build would have kept the stored page views' classes (the other days,
+    and the other page views of the day's cookies): tablets, where a full run has desktops.
+    The marts equal the reference run's, which never saw the wrong classes."""
+    landing_source, expected = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    shutil.copytree(landing_source, landing)
+    args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    webfunnel("run", *args)
+    with duckdb.connect(str(work_db_for(warehouse))) as con:
+        con.execute("update raw.user_agents set device_class = 'tablet' "
+                    "where device_class = 'desktop'")  # fmt: skip
+        # the next run rebuilds from scratch, as after a change of the logic
+        con.execute(
+            "update ops.build_state set project_fingerprint = 'before the fix' "
+            "where built_at = (select max(built_at) from ops.build_state)"
+        )
+    webfunnel("run", *args)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        classes = con.execute("select distinct device_class from marts.pageviews").fetchall()
+    assert ("tablet",) in classes and ("desktop",) not in classes
+
+    webfunnel("backfill", "--start", "2026-11-03", "--end", "2026-11-04", *args)
+    assert read_marts(warehouse) == expected
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert ("desktop",) in con.execute(
+            "select distinct device_class from marts.pageviews"
+        ).fetchall()
