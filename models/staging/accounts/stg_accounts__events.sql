@@ -6,7 +6,7 @@
     config(
         materialized='incremental',
         unique_key='event_key',
-        incremental_strategy='delete+insert',
+        incremental_strategy='first_deliveries',
     )
 }}
 -- depends_on: {{ ref('stg_ops__batches_new') }}
