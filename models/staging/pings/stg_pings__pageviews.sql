@@ -9,8 +9,10 @@
 
     The lookup and the delete+insert go by event_key, the 128-bit MD5 of event_id: probing
     20 M such integers takes a quarter of the time of 20 M id strings. Deliveries still
-    compete per event_id. The delete would also remove a stored event of another id with
-    the same MD5; by chance that is about n^2 / 2^129 for n events, below 1e-18 at ten
+    compete per event_id. The delete reads only the rows from the earliest partition written
+    on (strategy first_deliveries, macros/first_delivery.sql): a delivery that is replaced
+    comes after its replacement. It would also remove a stored event of another id with the
+    same MD5 there; by chance that is about n^2 / 2^129 for n events, below 1e-18 at ten
     billion. -#}
 {{
     config(
