@@ -1,8 +1,10 @@
-"""Shared helpers: the real `webfunnel` console command and read-only access to marts."""
+"""Shared helpers: the real `webfunnel` console command, landing hand-made files, one run
+over a copy of a landing zone, and read-only access to marts."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +28,23 @@ def webfunnel(*args: str, check: bool = True, env: dict | None = None, timeout: 
             f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
         )
     return result
+
+
+def land(landing: Path, files: dict) -> None:
+    """Write hand-made tables ({path under the landing zone: pyarrow table}) as Parquet."""
+    import pyarrow.parquet as pq
+
+    for relative, table in files.items():
+        (landing / relative).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, landing / relative)
+
+
+def run_once(landing: Path, folder: Path) -> Path:
+    """A single run over a copy of the landing zone, in ``folder``; returns its warehouse."""
+    shutil.copytree(landing, folder / "landing")
+    warehouse = folder / "warehouse.duckdb"
+    webfunnel("run", "--quiet", "--landing", str(folder / "landing"), "--warehouse", str(warehouse))
+    return warehouse
 
 
 def read_marts(warehouse: Path) -> dict[str, list[tuple]]:

@@ -16,18 +16,16 @@ test existed: two page views of e1 in marts.pageviews).
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from ingest.config import work_db_for
 from ingest.ledger import batch_id_for
-from tests.conftest import read_marts, webfunnel
+from tests.conftest import land, read_marts, run_once, webfunnel
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 
@@ -78,12 +76,6 @@ REASON = (
 )
 
 
-def _land(landing: Path, files: dict[str, pa.Table]) -> None:
-    for relative, table in files.items():
-        (landing / relative).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, landing / relative)
-
-
 def _assert_worked_out_marts(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(
@@ -107,26 +99,17 @@ def _assert_worked_out_marts(warehouse: Path) -> None:
         ).fetchall() == [("acc_2", 1, datetime(2026, 11, 2, 9, 32))]
 
 
-def _once(tmp_path: Path, landing: Path) -> Path:
-    """A single run over the same files."""
-    once = tmp_path / "once"
-    shutil.copytree(landing, once / "landing")
-    warehouse = once / "warehouse.duckdb"
-    webfunnel("run", "--quiet", "--landing", str(once / "landing"), "--warehouse", str(warehouse))
-    return warehouse
-
-
 def test_a_conflicting_late_delivery_makes_the_run_a_full_refresh(tmp_path):
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     args = ("run", "--landing", str(landing), "--warehouse", str(warehouse))
-    _land(landing, FIRST)
+    land(landing, FIRST)
     webfunnel(*args, "--quiet")
-    _land(landing, LATE)
+    land(landing, LATE)
     second = webfunnel(*args)
     assert REASON in second.stderr
 
     _assert_worked_out_marts(warehouse)
-    assert read_marts(warehouse) == read_marts(_once(tmp_path, landing))
+    assert read_marts(warehouse) == read_marts(run_once(landing, tmp_path / "once"))
     with duckdb.connect(str(work_db_for(warehouse)), read_only=True) as con:
         runs = con.execute(
             "select run_id, status, message from ops.pipeline_runs order by started_at"
@@ -165,7 +148,7 @@ def test_a_late_delivery_with_the_same_keys_stays_incremental(identical, tmp_pat
     partition: no flag, no full refresh."""
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
-    _land(landing, FIRST)
+    land(landing, FIRST)
     webfunnel(*args)
     again = _pings(("e1", datetime(2026, 11, 2, 10, 5), "k1"))
     if not identical:
@@ -177,7 +160,7 @@ def test_a_late_delivery_with_the_same_keys_stays_incremental(identical, tmp_pat
         for path in (f"pings/date=2026-11-02/hour=10/b{n}.parquet" for n in range(100))
         if batch_id_for(path) < stored
     )
-    _land(landing, {relative: again})
+    land(landing, {relative: again})
     webfunnel(*args)
     with duckdb.connect(str(work_db_for(warehouse)), read_only=True) as con:
         assert con.execute(
@@ -192,19 +175,19 @@ def test_a_late_delivery_with_the_same_keys_stays_incremental(identical, tmp_pat
         assert con.execute(
             "select first_channel from marts.visitors where cookie = 'k1'"
         ).fetchone() == ("direct" if identical else "twitter",)
-    assert read_marts(warehouse) == read_marts(_once(tmp_path, landing))
+    assert read_marts(warehouse) == read_marts(run_once(landing, tmp_path / "once"))
 
 
 def test_killed_before_the_full_refresh_the_next_run_makes_it(tmp_path):
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
-    _land(landing, FIRST)
+    land(landing, FIRST)
     webfunnel(*args)
-    _land(landing, LATE)
+    land(landing, LATE)
     killed = webfunnel(*args, check=False, env={"WEBFUNNEL_KILL_AT": "build:refresh"})
     assert killed.returncode == -9, killed.stderr[-2000:]
     # nothing new landed, but the recorded need makes this run build everything
     rerun = webfunnel(*args)
     assert "0 batches loaded" in rerun.stdout and "models built" in rerun.stdout
     _assert_worked_out_marts(warehouse)
-    assert read_marts(warehouse) == read_marts(_once(tmp_path, landing))
+    assert read_marts(warehouse) == read_marts(run_once(landing, tmp_path / "once"))

@@ -22,16 +22,14 @@ equal a single run over all the files.
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ingest.config import work_db_for
-from tests.conftest import read_marts, webfunnel
+from tests.conftest import land, read_marts, run_once, webfunnel
 
 DAY = "2026-11-02"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
@@ -175,12 +173,6 @@ EXPECTED_CRM = [
 EXPECTED_FULL_REFRESH = [False, False, True, False]
 
 
-def _land(landing: Path, files: dict[str, pa.Table]) -> None:
-    for relative, table in files.items():
-        (landing / relative).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, landing / relative)
-
-
 def _staging(warehouse: Path) -> tuple[list[tuple], ...]:
     with duckdb.connect(str(work_db_for(warehouse)), read_only=True) as con:
         pings = con.execute(
@@ -201,19 +193,11 @@ def _staging(warehouse: Path) -> tuple[list[tuple], ...]:
     return pings, logins, signups, crm
 
 
-def _run_once(landing: Path, folder: Path) -> Path:
-    """A single run over a copy of the files landed so far."""
-    shutil.copytree(landing, folder / "landing")
-    warehouse = folder / "warehouse.duckdb"
-    webfunnel("run", "--quiet", "--landing", str(folder / "landing"), "--warehouse", str(warehouse))
-    return warehouse
-
-
 def test_the_first_delivery_wins_in_every_arrival_order(tmp_path):
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
     for step, files in enumerate(FILES):
-        _land(landing, files)
+        land(landing, files)
         webfunnel("run", *args)
         pings, logins, signups, crm = _staging(warehouse)
         assert pings == EXPECTED_PINGS[step], f"after run {step + 1}"
@@ -223,7 +207,7 @@ def test_the_first_delivery_wins_in_every_arrival_order(tmp_path):
         if step == 1:
             # the late login, signup and CRM state were taken in incrementally (the full
             # refresh of run 3 would hide a difference): the marts of one run over files 1-2
-            assert read_marts(_run_once(landing, tmp_path / "once-2")) == read_marts(warehouse)
+            assert read_marts(run_once(landing, tmp_path / "once-2")) == read_marts(warehouse)
     with duckdb.connect(str(work_db_for(warehouse)), read_only=True) as con:
         # a run that made a full refresh after its incremental build recorded that need first
         needs = con.execute(
@@ -233,7 +217,7 @@ def test_the_first_delivery_wins_in_every_arrival_order(tmp_path):
     assert [needed for _, needed in needs] == EXPECTED_FULL_REFRESH
 
     # a single run over the same files chooses the same deliveries and gives the same marts
-    once = _run_once(landing, tmp_path / "once")
+    once = run_once(landing, tmp_path / "once")
     assert _staging(once) == _staging(warehouse)
     assert read_marts(once) == read_marts(warehouse)
 

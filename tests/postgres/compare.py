@@ -53,6 +53,15 @@ def _rows(cursor_rows: list[tuple]) -> list[tuple]:
     return sorted(rows, key=_sort_key)
 
 
+def pg_query(sql: str) -> list[tuple]:
+    """The rows of one query on the test database, as tuples."""
+    pg = pg_load.PgConnection.connect()
+    try:
+        return [tuple(row) for row in pg.execute(sql).fetchall()]
+    finally:
+        pg.close()
+
+
 def _pg_rows(pg: pg_load.PgConnection, sql: str) -> tuple[list[str], list[tuple]]:
     cursor = pg.execute(sql)
     return [column.name for column in cursor.description], _rows(cursor.fetchall())

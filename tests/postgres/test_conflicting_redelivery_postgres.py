@@ -16,16 +16,9 @@ import pytest
 from ingest import load as duckdb_load
 from ingest import pg_load
 from ingest.pipeline import FULL_REFRESH_NEEDED, project_fingerprint
-from tests.e2e.test_conflicting_redelivery import FIRST, LATE, _land
-from tests.postgres.compare import compare, duckdb_cli
-
-
-def _pg(sql: str) -> list[tuple]:
-    pg = pg_load.PgConnection.connect()
-    try:
-        return [tuple(row) for row in pg.execute(sql).fetchall()]
-    finally:
-        pg.close()
+from tests.conftest import land
+from tests.e2e.test_conflicting_redelivery import FIRST, LATE
+from tests.postgres.compare import compare, duckdb_cli, pg_query
 
 
 def test_a_conflicting_late_delivery_rebuilds_on_postgres(
@@ -33,29 +26,25 @@ def test_a_conflicting_late_delivery_rebuilds_on_postgres(
 ) -> None:
     monkeypatch.setattr(duckdb_load, "SETTLE_SECONDS", 0)  # the files were just written
     landing, archive = tmp_path / "landing", tmp_path / "archive"
-    _land(landing, FIRST)
+    land(landing, FIRST)
     pg_load.run(landing, archive)
-    _land(landing, LATE)
+    land(landing, LATE)
     pg_load.run(landing, archive)
 
     fingerprint = project_fingerprint()
-    assert [
-        row[0] for row in _pg("select project_fingerprint from ops.build_state order by built_at")
-    ] == [
-        fingerprint,
-        FULL_REFRESH_NEEDED,
-        fingerprint,
-    ]
-    assert _pg("select event_id, cookie, created_at from marts.pageviews order by event_id") == [
+    built = pg_query("select project_fingerprint from ops.build_state order by built_at")
+    assert [row[0] for row in built] == [fingerprint, FULL_REFRESH_NEEDED, fingerprint]
+    pageviews = pg_query("select event_id, cookie, created_at from marts.pageviews order by 1")
+    assert pageviews == [
         ("e1", "k2", datetime(2026, 11, 2, 9, 30)),
         ("e2", "k3", datetime(2026, 11, 2, 11, 20)),
     ]
-    assert _pg("select cookie from marts.visitors order by cookie") == [("k2",), ("k3",)]
-    assert _pg("select distinct hour from marts.traffic_hourly order by hour") == [
+    assert pg_query("select cookie from marts.visitors order by cookie") == [("k2",), ("k3",)]
+    assert pg_query("select distinct hour from marts.traffic_hourly order by hour") == [
         (datetime(2026, 11, 2, 9),),
         (datetime(2026, 11, 2, 11),),
     ]
-    assert _pg("select account_id from marts.accounts") == [("acc_2",)]
+    assert pg_query("select account_id from marts.accounts") == [("acc_2",)]
 
     # and every mart, the ledger and the quarantine equal one DuckDB run over both files
     warehouse = tmp_path / "warehouse" / "warehouse.duckdb"

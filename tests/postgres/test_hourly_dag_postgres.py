@@ -20,7 +20,6 @@ from datetime import timedelta
 
 import pytest
 
-from ingest import pg_load
 from tests.dags.dag_support import (
     PING_SCHEMA,
     SIGNUP_SCHEMA,
@@ -31,14 +30,7 @@ from tests.dags.dag_support import (
     write_partition,
 )
 from tests.dags.test_hourly_dag import H10, H11, H13
-
-
-def _pg(sql: str) -> list[tuple]:
-    pg = pg_load.PgConnection.connect()
-    try:
-        return [tuple(row) for row in pg.execute(sql).fetchall()]
-    finally:
-        pg.close()
+from tests.postgres.compare import pg_query
 
 
 @pytest.fixture(scope="module")
@@ -98,15 +90,15 @@ def test_hourly_dag_on_postgres(server_runs) -> None:
         }, result
     assert second["data_interval"] == ["2026-03-02T11:00:00+00:00", "2026-03-02T12:00:00+00:00"]
 
-    assert _pg("select count(*) from marts.pageviews") == [(7,)]
-    assert _pg("select cookie, pageviews from marts.visitors order by 1") == [
+    assert pg_query("select count(*) from marts.pageviews") == [(7,)]
+    assert pg_query("select cookie, pageviews from marts.visitors order by 1") == [
         ("a", 3),
         ("b", 2),
         ("c", 2),
     ]
-    assert _pg("select sum(visitors), sum(signups) from marts.funnel_daily") == [(3, 2)]
+    assert pg_query("select sum(visitors), sum(signups) from marts.funnel_daily") == [(3, 2)]
     # each run loaded its own hour; the hour-13 file is registered and waits for its run
-    assert _pg(
+    assert pg_query(
         "select partition_at, count(*), min(state) from ops.batches "
         "group by partition_at order by 1"
     ) == [
@@ -114,11 +106,11 @@ def test_hourly_dag_on_postgres(server_runs) -> None:
         (H11, 2, "succeeded"),
         (H13, 1, "awaiting_scheduling"),
     ]
-    assert _pg(
+    assert pg_query(
         "select count(distinct run_id) from ops.batch_state_transitions where state = 'succeeded'"
     ) == [(2,)]
     # two builds recorded, one per run
-    assert _pg("select count(*) from ops.build_state") == [(2,)]
+    assert pg_query("select count(*) from ops.build_state") == [(2,)]
 
 
 def test_freshness_gate_fails_on_stale_server_marts(server_runs) -> None:
