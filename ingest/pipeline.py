@@ -316,7 +316,7 @@ def record_build(
                 "insert into ops.build_state values (?, ?, ?, ?)",
                 [utcnow(), through, FULL_REFRESH_NEEDED, run_id],
             )
-            con.execute("insert into ops.test_scopes values (?, ?, 'all')", [run_id, utcnow()])
+            decide_test_scope(con, run_id, full_refresh=True, window=False)  # the full refresh's
             return conflict
         if not result.success:
             failure = "; ".join(result.failures[:3]) or "dbt build failed"

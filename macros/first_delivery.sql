@@ -21,8 +21,8 @@
 
     conflict_columns: the columns a winner must share with the stored delivery it replaces
     for the incremental models to stay exact (those the cookie, person and hour of a row
-    come from). The stored values of these columns are fetched too, and the last column,
-    is_conflicting_redelivery, is true on a winner that replaced a stored delivery with
+    come from). With any, the stored values of these columns are fetched too, and a last
+    column, is_conflicting_redelivery, is true on a winner that replaced a stored delivery with
     other values in any of them. A redelivery is the same row (CONTRACT §1), so this takes a
     client that sent one event id twice with another cookie, person or time: the rows of
     the old cookie or hour would stay in the incremental models, so the pipeline follows
@@ -104,8 +104,9 @@ final as (
         {%- endfor %}
         batch_id,
         partition_at,
-        file_row_number,
-        {% if is_incremental() and conflict_columns -%}
+        file_row_number
+        {%- if conflict_columns %},
+        {% if is_incremental() -%}
             case
                 when has_stored = 0 then false
                 {%- for name in conflict_columns %}
@@ -118,6 +119,7 @@ final as (
         {%- else -%}
             false
         {%- endif %} as is_conflicting_redelivery
+        {%- endif %}
 
     from ranked
     where delivery_rank = 1 and not is_stored
