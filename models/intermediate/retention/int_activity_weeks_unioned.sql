@@ -5,11 +5,12 @@
     An incremental run recomputes the changed cookies and persons whole; each input is
     filtered on them before the union (a changed person's linked cookies first), so the
     scans of the history read two columns and the unions deduplicate only the changed
-    members' weeks. Page views are found by the cookie's lookup key (macro cookie_key). -#}
+    members' weeks. Page views are found by the cookie's lookup key (macro cookie_key), and
+    the rows replaced by member_key (macro member_key). -#}
 {{
     config(
         materialized='incremental',
-        unique_key=['member_kind', 'member_id'],
+        unique_key='member_key',
         incremental_strategy='delete+insert',
     )
 }}
@@ -119,11 +120,23 @@ person_activity as (
 
 ),
 
-final as (
+activity as (
 
     select * from cookie_activity
     union all
     select * from person_activity
+
+),
+
+final as (
+
+    select
+        member_kind,
+        member_id,
+        {{ webfunnel.member_key('member_kind', 'member_id') }} as member_key,
+        activity_week
+
+    from activity
 
 )
 

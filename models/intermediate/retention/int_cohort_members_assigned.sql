@@ -4,11 +4,12 @@
 
     An incremental run recomputes the members of the changed cookies and persons whole,
     keyed on the member (not the cohort), so a customer cohort a CRM correction removed is
-    deleted with the person's other rows and not inserted again. -#}
+    deleted with the person's other rows and not inserted again. The rows are replaced by
+    member_key (macro member_key), one integer column to read, not kind and id. -#}
 {{
     config(
         materialized='incremental',
-        unique_key=['member_kind', 'member_id'],
+        unique_key='member_key',
         incremental_strategy='delete+insert',
     )
 }}
@@ -83,13 +84,26 @@ customer_members as (
 
 ),
 
-final as (
+members as (
 
     select * from visitor_members
     union all
     select * from user_members
     union all
     select * from customer_members
+
+),
+
+final as (
+
+    select
+        cohort_type,
+        member_kind,
+        member_id,
+        {{ webfunnel.member_key('member_kind', 'member_id') }} as member_key,
+        cohort_week
+
+    from members
 
 )
 

@@ -71,11 +71,12 @@ member_activity as (
         ) as weeks_since,
         count(*) as active
 
+    -- joined by member_key alone (macro member_key): the kind and id strings are neither
+    -- hashed nor compared
     from int_cohort_members_assigned
     inner join int_activity_weeks_unioned
         on
-            int_cohort_members_assigned.member_kind = int_activity_weeks_unioned.member_kind
-            and int_cohort_members_assigned.member_id = int_activity_weeks_unioned.member_id
+            int_cohort_members_assigned.member_key = int_activity_weeks_unioned.member_key
             and int_activity_weeks_unioned.activity_week >= int_cohort_members_assigned.cohort_week
     group by 1, 2, 3  -- noqa: AM06
 
