@@ -34,10 +34,15 @@
     {%- endif -%}
     {%- set name = relation.identifier -%}
     {%- if name in ('stg_pings__pageviews', 'int_pageviews_classified') -%}
-        {#- upstream of int_cookies_changed: the events of this run's new batches. The batch
-            ids go in as literals: a constant filter reaches the table scan under the view,
-            where a subquery would have the view computed over every row first. -#}
-        {%- set new_batches = webfunnel.new_batch_literals() -%}
+        {#- upstream of int_cookies_changed: the events of this run's new batches, by a
+            subquery on stg_ops__batches_new. DuckDB turns the few ids it returns into a
+            filter of the table scan, under the view too, so the other columns are read
+            only for the new batches' rows: over 21 M staged events, the relationships test
+            to stg_pings__user_agents 0.03 s, the unique test 0.08 s and the row test of
+            int_pageviews_classified 0.03 s, against 0.12, 0.16 and 0.08 s with the ids as
+            literals, which stayed a filter above a scan of every row's columns. -#}
+        {%- set new_batches = 'select batch_id from '
+            ~ webfunnel.model_relation('stg_ops__batches_new') -%}
         {%- if name == 'int_pageviews_classified' or webfunnel.current_test_name() != 'unique' -%}
             {#- a row test (column_values, relationships) reads the rows this build
                 wrote, which are the new batches' rows: an event whose first delivery is an
@@ -92,21 +97,6 @@
     {#- the generic test being compiled (unique, not_null, ...), none outside a test -#}
     {%- set metadata = model.get('test_metadata') if model is mapping else none -%}
     {%- do return(metadata.get('name') if metadata else none) -%}
-{%- endmacro %}
-
-{% macro new_batch_literals() -%}
-    {#- the batch ids of stg_ops__batches_new as a list of SQL literals (null when none) -#}
-    {%- set relation = webfunnel.model_relation('stg_ops__batches_new') -%}
-    {%- set query = 'select batch_id from ' ~ relation ~ ' order by 1' -%}
-    {%- set ids = run_query(query).columns[0].values() -%}
-    {%- if not ids -%}
-        {%- do return('null') -%}
-    {%- endif -%}
-    {%- set literals = [] -%}
-    {%- for id in ids -%}
-        {%- do literals.append("'" ~ (id | string | replace("'", "''")) ~ "'") -%}
-    {%- endfor -%}
-    {%- do return(literals | join(', ')) -%}
 {%- endmacro %}
 
 {% macro model_relation(name) -%}

@@ -15,7 +15,10 @@ On the hand-made set, landed in three parts:
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -23,6 +26,8 @@ import duckdb
 from ingest.config import work_db_for
 from tests.conftest import webfunnel
 
+ROOT = Path(__file__).resolve().parents[2]
+DBT = str(Path(sys.executable).parent / "dbt")
 PART_TWO = ("pings/date=2026-11-02/hour=23", "pings/date=2026-11-03/hour=00")
 PART_THREE = ("accounts/date=2026-11-17",)
 
@@ -85,7 +90,8 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     assert "int_cookies_changed" in members and "int_persons_changed" in members
     # the staged events' unique test: the new batches' events, by key, fetched by row id
     unique = next(target.rglob("unique_stg_pings__pageviews_event_id*.sql")).read_text()
-    assert "where batch_id in ('" in unique and "rowid in (select rowid from" in unique
+    assert "where batch_id in (select batch_id from" in unique and "stg_ops__batches_new" in unique
+    assert "rowid in (select rowid from" in unique
     # stg_pings__pageviews -> stg_pings__user_agents: the parent is not per cookie, read whole
     lookup = next(target.rglob("relationships_stg_pings__pagev*.sql")).read_text()
     assert "dbt_parent" not in lookup
@@ -108,3 +114,76 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     with duckdb.connect(str(work), read_only=True) as con:
         scopes = con.execute("select scope from ops.test_scopes order by decided_at").fetchall()
     assert scopes == [("all",), ("changed",), ("all",)]
+
+
+def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_path):
+    """The scoped tests of staged events read the rows of this run's new batches
+    (stg_ops__batches_new): in the unique test every row of their events, found by key.
+
+    After a scoped run over part 2 (carol's pings), its last `ops.build_state` row is
+    removed, so `stg_ops__batches_new` holds part 2's batches again, and dbt's tests are run
+    by hand on the working database. Planted: carol's first event twice and a null `cookie`
+    on her second (rows of the new batches), alice's `p1` twice and a null `cookie` on bob's
+    `p3` (rows of the first run). The scoped tests count carol's only (1 repeated id, 1
+    null); the whole suite counts both (2 and 2)."""
+    source, _ = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    work = work_db_for(warehouse)
+    _land(source, landing, None)
+    webfunnel("run", *args)
+    _land(source, landing, PART_TWO)
+    webfunnel("run", *args)
+
+    with duckdb.connect(str(work)) as con:
+        con.execute(
+            "delete from ops.build_state "
+            "where built_at = (select max(built_at) from ops.build_state)"
+        )
+        carol = con.execute(
+            "select event_id from staging.stg_pings__pageviews where cookie = 'c_carol' "
+            "order by created_at, event_id"
+        ).fetchall()
+        new = con.execute("select count(*) from staging.stg_ops__batches_new").fetchone()[0]
+        assert len(carol) >= 2 and new == len(PART_TWO)
+        for event_id in (carol[0][0], "p1"):
+            inserted = con.execute(
+                "insert into staging.stg_pings__pageviews "
+                "select * from staging.stg_pings__pageviews where event_id = ?",
+                [event_id],
+            ).fetchone()
+            assert inserted == (1,)
+        updated = con.execute(
+            "update staging.stg_pings__pageviews set cookie = null where event_id in (?, 'p3')",
+            [carol[1][0]],
+        ).fetchone()
+        assert updated == (2,)
+
+    def failures(scope: str | None) -> dict[str, int]:
+        target = tmp_path / f"target-{scope}"
+        env = {**os.environ, "WEBFUNNEL_WORK_DB": str(work)}
+        env.pop("WEBFUNNEL_TEST_SCOPE", None)
+        if scope:
+            env["WEBFUNNEL_TEST_SCOPE"] = scope
+        subprocess.run(
+            [DBT, "test", "--select", "unique_stg_pings__pageviews_event_id",
+             "column_values_stg_pings__pageviews",
+             "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+             "--target-path", str(target), "--log-path", str(tmp_path / "logs")],
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        return {
+            r["unique_id"].split(".")[2]: r["failures"]
+            for r in results
+            if r["unique_id"].startswith("test.")
+        }
+
+    assert failures("changed") == {
+        "unique_stg_pings__pageviews_event_id": 1,
+        "column_values_stg_pings__pageviews": 1,
+    }
+    assert failures(None) == {
+        "unique_stg_pings__pageviews_event_id": 2,
+        "column_values_stg_pings__pageviews": 2,
+    }
