@@ -56,14 +56,18 @@ def _seed_nodes(target: Path) -> tuple[int, int]:
     return len(seeds), len(on_seeds)
 
 
-def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
-    source, _ = handmade_reference
+def _first_run(source: Path, tmp_path: Path) -> tuple[Path, tuple[str, ...], Path]:
+    """Part 1 landed and run (a full refresh): (landing, the run's arguments, working db)."""
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
-    work = work_db_for(warehouse)
-
     _land(source, landing, None)
     webfunnel("run", *args)
+    return landing, args, work_db_for(warehouse)
+
+
+def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
+    source, _ = handmade_reference
+    landing, args, work = _first_run(source, tmp_path)
     target = Path(str(work).replace(".duckdb", ".dbt-target"))
     # the first build is a full refresh: it loads the two seeds and runs their 8 tests
     assert _seed_nodes(target) == (2, 8)
@@ -127,11 +131,7 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
     `p3` (rows of the first run). The scoped tests count carol's only (1 repeated id, 1
     null); the whole suite counts both (2 and 2)."""
     source, _ = handmade_reference
-    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
-    args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
-    work = work_db_for(warehouse)
-    _land(source, landing, None)
-    webfunnel("run", *args)
+    landing, args, work = _first_run(source, tmp_path)
     _land(source, landing, PART_TWO)
     webfunnel("run", *args)
 
