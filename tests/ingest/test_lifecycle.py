@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest.archive import archive_batches
-from ingest.ledger import Ledger
+from ingest.ledger import Batch, Ledger
 from ingest.load import load_landed
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
@@ -73,6 +73,31 @@ def test_good_file_is_scheduled_run_and_succeeds_once(db, tmp_path):
         (path, "succeeded", 1, None, "r1"),
     ]
     assert db.execute("select count(*) from raw.pings").fetchone() == (2,)
+
+
+def test_many_transitions_are_recorded_in_order_across_statements(db):
+    """record_many writes 500 rows a statement: 1,001 batches take three, and every row
+    keeps its batch's values, in the order given (transition ids ascending)."""
+    batches = [
+        Batch(
+            batch_id=f"b{i:04d}",
+            source="pings",
+            path=f"pings/date=2026-11-02/hour={i % 24:02d}/p{i}.parquet",
+            partition_at=datetime(2026, 11, 2, i % 24),
+            file_size=i,
+            file_mtime=datetime(2026, 11, 3, 0, 0, i % 60),
+        )
+        for i in range(1001)
+    ]
+    Ledger(db, "r1").record_many([(batch, i % 3) for i, batch in enumerate(batches)], "running")
+    rows = db.execute(
+        "select batch_id, source, path, partition_at, state, attempt, reason, run_id, "
+        "file_size, file_mtime from ops.batch_state_transitions order by transition_id"
+    ).fetchall()
+    assert rows == [
+        (b.batch_id, "pings", b.path, b.partition_at, "running", i % 3, None, "r1", i, b.file_mtime)
+        for i, b in enumerate(batches)
+    ]
 
 
 def test_dictionary_and_view_strings_load_as_strings(db, tmp_path):
