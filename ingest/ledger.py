@@ -230,7 +230,7 @@ class Ledger:
     def record_many(self, entries: list[tuple[Batch, int]], state: str) -> None:
         """The same transition for many batches (batch, attempt), a few statements of many
         rows each. Plain parameters, not an Arrow table: pyarrow's first conversion of
-        Python values imports pandas, about 0.25-0.5 s of every run before dbt starts."""
+        Python values imports pandas, about 0.3 s of every run before dbt starts."""
         assert state in STATES, state
         now = utcnow()
         for start in range(0, len(entries), _ROWS_PER_INSERT):

@@ -513,7 +513,7 @@ def build_if_needed(
     from ingest.pipeline import (
         FULL_REFRESH_NEEDED,
         build_args,
-        conflicting_redeliveries,
+        conflict_after_build,
         plan_build,
         project_fingerprint,
     )
@@ -541,14 +541,7 @@ def build_if_needed(
         # as the DuckDB pipeline (ingest.pipeline.record_build): conflicting redeliveries
         # make the build a full refresh (even one whose tests failed on the rows the old
         # keys kept), recorded as needed until one succeeds
-        conflict = None
-        if not full_refresh:
-            try:
-                conflict = conflicting_redeliveries(pg)
-            except Exception:  # noqa: BLE001 - the build's own error is the one to report
-                if failure is None:
-                    raise
-                # the build failed before its staging models were whole: its error says why
+        conflict = conflict_after_build(pg, full_refresh, failure is not None, Exception)
         if conflict is None and failure is not None:
             raise failure
         pg.execute(

@@ -284,6 +284,21 @@ def conflicting_redeliveries(con) -> str | None:
     )
 
 
+def conflict_after_build(con, full_refresh: bool, build_failed: bool, errors) -> str | None:
+    """``conflicting_redeliveries`` after an incremental build (None after a full refresh,
+    which flags nothing). When the build failed before its staging models were whole the
+    check cannot run (``errors``, the engine's): None, and the build's own error is the one
+    to report. ``con`` is DuckDB or a PgConnection."""
+    if full_refresh:
+        return None
+    try:
+        return conflicting_redeliveries(con)
+    except errors:
+        if not build_failed:
+            raise
+        return None
+
+
 def record_build(
     paths: Paths,
     run_id: str,
@@ -303,14 +318,7 @@ def record_build(
     the reason is returned: the caller builds again from scratch (``build_and_record``)."""
     con = open_work_db(paths)
     try:
-        conflict = None
-        if not full_refresh:
-            try:
-                conflict = conflicting_redeliveries(con)
-            except duckdb.Error:
-                if result.success:
-                    raise
-                # the build failed before its staging models were whole: its error says why
+        conflict = conflict_after_build(con, full_refresh, not result.success, duckdb.Error)
         if conflict:
             con.execute(
                 "insert into ops.build_state values (?, ?, ?, ?)",
