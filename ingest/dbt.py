@@ -90,3 +90,16 @@ def run_dbt(
     if outcome.exception is not None:
         result.failures.append(f"dbt: {str(outcome.exception).splitlines()[0]}")
     return result
+
+
+def close_dbt_database() -> None:
+    """Close the working database dbt-duckdb keeps open until the interpreter exits (its
+    ``atexit`` hook), now. Closing it checkpoints what the last commits left in the
+    write-ahead log (0.4-1.2 s in hourly runs); called after the publish, that checkpoint
+    overlaps the removal of the displaced published file (``NextFile.swap_in``) instead of
+    following it. Nothing when dbt was not run in this process."""
+    import sys
+
+    connections = sys.modules.get("dbt.adapters.duckdb.connections")
+    if connections is not None:
+        connections.DuckDBConnectionManager.close_all_connections()

@@ -14,7 +14,7 @@ import duckdb
 
 from ingest.archive import archive_batches
 from ingest.config import PROJECT_ROOT, Paths, limit_memory
-from ingest.dbt import DbtResult, run_dbt
+from ingest.dbt import DbtResult, close_dbt_database, run_dbt
 from ingest.errors import WebfunnelError
 from ingest.faults import kill_after, kill_point
 from ingest.ledger import (
@@ -404,6 +404,7 @@ def _build_and_publish(
         )  # fmt: skip
         kill_point("publish:before")
         publish(paths.work_db, paths.warehouse, run_id, next_file)
+        close_dbt_database()  # its checkpoint overlaps the displaced file's removal
     finally:
         next_file.close()
     return result.models_built

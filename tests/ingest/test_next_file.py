@@ -1,6 +1,7 @@
 """The publish's next file: copied from the published file in the background, copied again
-when the published file was replaced meanwhile, cleared of what a killed run left, and
-written by one process at a time."""
+when the published file was replaced meanwhile, renamed over it (the displaced file removed
+in a thread, while readers keep it), cleared of what a killed run left, and written by one
+process at a time."""
 
 from __future__ import annotations
 
@@ -55,7 +56,11 @@ def test_nothing_published_gives_no_copy(tmp_path):
 
 def test_what_a_killed_run_left_is_removed_before_anything_is_written(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
-    left = [tmp_path / ".warehouse.duckdb.next", tmp_path / ".warehouse.duckdb.next.wal"]
+    left = [
+        tmp_path / ".warehouse.duckdb.next",
+        tmp_path / ".warehouse.duckdb.next.wal",
+        tmp_path / ".warehouse.duckdb.replaced",  # killed between its rename and removal
+    ]
     for path in left:
         path.write_bytes(b"half-written")
     next_file = NextFile(warehouse)
@@ -63,6 +68,41 @@ def test_what_a_killed_run_left_is_removed_before_anything_is_written(tmp_path):
         assert not any(path.exists() for path in left)
     finally:
         next_file.close()
+
+
+def test_swap_in_replaces_the_published_file_and_removes_the_displaced_one(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(b"run 1" * 100_000)
+    next_file = NextFile(warehouse)
+    with open(warehouse, "rb") as reader:  # a BI tool that opened run 1's file
+        try:
+            next_file.copy_in_background()
+            assert next_file.copy_of_published()
+            next_file.path.write_bytes(b"run 2")
+            next_file.swap_in()
+            assert warehouse.read_bytes() == b"run 2"
+        finally:
+            next_file.close()
+        # close() waited for the removal: only the lock is left beside the published file
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            ".warehouse.duckdb.lock",
+            "warehouse.duckdb",
+        ]
+        assert reader.read() == b"run 1" * 100_000  # the reader keeps the copy it opened
+
+
+def test_the_first_swap_in_has_nothing_to_displace(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    next_file = NextFile(warehouse)
+    try:
+        next_file.copy_in_background()
+        assert not next_file.copy_of_published()
+        next_file.path.write_bytes(b"run 1")
+        next_file.swap_in()
+    finally:
+        next_file.close()
+    assert warehouse.read_bytes() == b"run 1"
+    assert not next_file.displaced.exists() and not next_file.path.exists()
 
 
 def test_one_publisher_at_a_time(tmp_path):
