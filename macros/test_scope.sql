@@ -35,14 +35,16 @@
     {%- set name = relation.identifier -%}
     {%- if name in ('stg_pings__pageviews', 'int_pageviews_classified') -%}
         {#- upstream of int_cookies_changed: the events of this run's new batches, by a
-            subquery on stg_ops__batches_new. DuckDB turns the few ids it returns into a
-            filter of the table scan, under the view too, so the other columns are read
-            only for the new batches' rows: over 21 M staged events, the relationships test
-            to stg_pings__user_agents 0.03 s, the unique test 0.08 s and the row test of
-            int_pageviews_classified 0.03 s, against 0.12, 0.16 and 0.08 s with the ids as
-            literals, which stayed a filter above a scan of every row's columns. -#}
-        {%- set new_batches = 'select batch_id from '
-            ~ webfunnel.model_relation('stg_ops__batches_new') -%}
+            subquery on stg_ops__batches_new (macro new_batch_rows). DuckDB turns the few
+            ids it returns into a filter of the table scan, under the view too, so the
+            other columns are read only for the new batches' rows: over 21 M staged events,
+            the relationships test to stg_pings__user_agents 0.03 s, the unique test 0.08 s
+            and the row test of int_pageviews_classified 0.03 s, against 0.12, 0.16 and
+            0.08 s with the ids as literals, which stayed a filter above a scan of every
+            row's columns. The bound on partition_at skips the earlier row groups. -#}
+        {%- set new_batch_rows = webfunnel.new_batch_rows(
+            webfunnel.model_relation('stg_ops__batches_new')
+        ) -%}
         {%- if name == 'int_pageviews_classified' or webfunnel.current_test_name() != 'unique' -%}
             {#- a row test (column_values, relationships) reads the rows this build
                 wrote, which are the new batches' rows: an event whose first delivery is an
@@ -51,14 +53,14 @@
                 stays apart, for the scope below. int_pageviews_classified (a view, row
                 tests only) is a row-for-row projection of stg_pings__pageviews, so the
                 same rows -#}
-            {%- do return('batch_id in (' ~ new_batches ~ ')') -%}
+            {%- do return(new_batch_rows) -%}
         {%- endif -%}
         {#- unique: every row of the new batches' events, found by their event_key (all
             rows of one event_id share it), and fetched by row id (macro rows_with_keys:
             the event ids of the other rows are not read) -#}
         {%- do return(webfunnel.rows_with_keys(
             relation, 'event_key',
-            'select event_key from ' ~ relation ~ ' where batch_id in (' ~ new_batches ~ ')'
+            'select event_key from ' ~ relation ~ ' where ' ~ new_batch_rows
         )) -%}
     {%- elif name in webfunnel.per_cookie_models() -%}
         {#- recomputed per changed cookie, found and replaced by its lookup key (delete+insert

@@ -92,9 +92,11 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     # retention's cohort members: the changed cookies' and persons' rows
     members = next(target.rglob("column_values_int_cohort_members_assigned.sql")).read_text()
     assert "int_cookies_changed" in members and "int_persons_changed" in members
-    # the staged events' unique test: the new batches' events, by key, fetched by row id
+    # the staged events' unique test: the new batches' events (from the earliest of their
+    # partitions on: macro new_batch_rows), by key, fetched by row id
     unique = next(target.rglob("unique_stg_pings__pageviews_event_id*.sql")).read_text()
-    assert "where batch_id in (select batch_id from" in unique and "stg_ops__batches_new" in unique
+    assert "where (batch_id in (select batch_id from" in unique and "stg_ops__batches_new" in unique
+    assert "partition_at >= (select min(partition_at) from" in unique
     assert "rowid in (select rowid from" in unique
     # stg_pings__pageviews -> stg_pings__user_agents: the parent is not per cookie, read whole
     lookup = next(target.rglob("relationships_stg_pings__pagev*.sql")).read_text()

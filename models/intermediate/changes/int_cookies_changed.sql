@@ -36,12 +36,12 @@ int_persons_changed as (
 changed as (
 
     select cookie from stg_pings__pageviews
-    where batch_id in (select batch_id from stg_ops__batches_new)
+    where {{ webfunnel.new_batch_rows('stg_ops__batches_new') }}
 
     union
 
     select cookie from stg_accounts__events
-    where batch_id in (select batch_id from stg_ops__batches_new) and event_type = 'login'
+    where {{ webfunnel.new_batch_rows('stg_ops__batches_new') }} and event_type = 'login'
 
     union
 

@@ -43,24 +43,24 @@ cookies_with_new_pings as (
 
     select distinct cookie
     from stg_pings__pageviews
-    where batch_id in (select batch_id from stg_ops__batches_new)
+    where {{ webfunnel.new_batch_rows('stg_ops__batches_new') }}
 
 ),
 
 changed as (
 
     select person_id from stg_signups__signups
-    where batch_id in (select batch_id from stg_ops__batches_new)
+    where {{ webfunnel.new_batch_rows('stg_ops__batches_new') }}
 
     union
 
     select person_id from stg_crm__contacts
-    where batch_id in (select batch_id from stg_ops__batches_new)
+    where {{ webfunnel.new_batch_rows('stg_ops__batches_new') }}
 
     union
 
     select person_id from stg_accounts__events
-    where batch_id in (select batch_id from stg_ops__batches_new)
+    where {{ webfunnel.new_batch_rows('stg_ops__batches_new') }}
 
     union
 

@@ -19,7 +19,7 @@ stg_crm__contacts as (
     {% if is_incremental() %}
         where person_id in (
             select person_id from {{ ref('stg_crm__contacts') }}
-            where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+            where {{ webfunnel.new_batch_rows(ref('stg_ops__batches_new')) }}
         )
     {% endif %}
 

@@ -39,7 +39,7 @@ int_pageviews_classified as (
             {{ webfunnel.changed_cookie_rows(this, ref('int_cookies_changed')) }}
             and event_id not in (
                 select event_id from {{ ref('stg_pings__pageviews') }}
-                where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+                where {{ webfunnel.new_batch_rows(ref('stg_ops__batches_new')) }}
             )
 
         union all
@@ -48,7 +48,7 @@ int_pageviews_classified as (
         from {{ ref('int_pageviews_classified') }}
         where
             not is_bot
-            and batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+            and {{ webfunnel.new_batch_rows(ref('stg_ops__batches_new')) }}
     {% else %}
         select {{ classified_columns }}
         from {{ ref('int_pageviews_classified') }}

@@ -12,7 +12,7 @@ stg_pings__pageviews as (
 
     select * from {{ ref('stg_pings__pageviews') }}
     {% if is_incremental() %}
-        where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+        where {{ webfunnel.new_batch_rows(ref('stg_ops__batches_new')) }}
     {% endif %}
 
 ),

@@ -26,7 +26,7 @@ stg_accounts__events as (
         where account_id in (
             select account_id from {{ ref('stg_accounts__events') }}
             where
-                batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+                {{ webfunnel.new_batch_rows(ref('stg_ops__batches_new')) }}
                 or person_id in (select person_id from {{ ref('int_persons_changed') }})
         )
     {% endif %}

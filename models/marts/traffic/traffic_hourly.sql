@@ -17,6 +17,15 @@
 }}
 -- depends_on: {{ ref('stg_pings__pageviews') }}
 -- depends_on: {{ ref('stg_ops__batches_new') }}
+{%- set changed_hours -%}
+    select distinct {{ dbt.date_trunc('hour', 'new_pings_cookies.created_at') }}
+    from new_pings_cookies
+    inner join new_pings
+        on
+            new_pings_cookies.cookie_key = new_pings.cookie_key
+            and new_pings_cookies.cookie = new_pings.cookie
+            and new_pings_cookies.created_at >= new_pings.first_new_at
+{%- endset %}
 with
 
 {% if is_incremental() %}
@@ -27,7 +36,7 @@ new_pings as (
         cookie_key,
         min(created_at) as first_new_at
     from {{ ref('stg_pings__pageviews') }}
-    where batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+    where {{ webfunnel.new_batch_rows(ref('stg_ops__batches_new')) }}
     group by 1, 2
 
 ),
@@ -51,15 +60,13 @@ int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
     {% if is_incremental() %}
-        where {{ dbt.date_trunc('hour', 'created_at') }} in (
-            select distinct {{ dbt.date_trunc('hour', 'new_pings_cookies.created_at') }}
-            from new_pings_cookies
-            inner join new_pings
-                on
-                    new_pings_cookies.cookie_key = new_pings.cookie_key
-                    and new_pings_cookies.cookie = new_pings.cookie
-                    and new_pings_cookies.created_at >= new_pings.first_new_at
-        )
+        -- the hours' page views by row id (macro rows_with_keys): created_at is read for
+        -- every row, the other columns only for theirs
+        where {{ webfunnel.rows_with_keys(
+            ref('int_pageviews_sessionized'),
+            dbt.date_trunc('hour', 'created_at'),
+            changed_hours
+        ) }}
     {% endif %}
 
 ),

@@ -4,6 +4,9 @@
     [var('backfill_start'), var('backfill_end')):
 
         dbt build --vars '{backfill_start: "2026-11-03", backfill_end: "2026-11-04"}'
+
+    With each its partition, which lets the models skip earlier row groups when they read
+    the new batches' rows (macro new_batch_rows).
 -#}
 with
 
@@ -21,7 +24,11 @@ build_state as (
 
 renamed as (
 
-    select distinct batch_id
+    select
+        batch_id,
+        -- a batch is one file of one partition: every transition of it has the same
+        min(partition_at) as partition_at
+
     from source
     where
         state = 'succeeded'
@@ -36,6 +43,7 @@ renamed as (
                 )
             {% endif %}
         )
+    group by batch_id
 
 )
 

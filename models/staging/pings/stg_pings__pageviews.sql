@@ -28,7 +28,7 @@ source as (
 
     select * from {{ source('pings', 'pings') }}
     {% if is_incremental() %}
-        where _batch_id in (select batch_id from {{ ref('stg_ops__batches_new') }})
+        where {{ webfunnel.new_batch_rows(ref('stg_ops__batches_new'), column_prefix='_') }}
     {% endif %}
 
 ),
