@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 from ingest.config import PROJECT_ROOT, Paths
@@ -98,8 +99,6 @@ def close_dbt_database() -> None:
     write-ahead log (0.4-1.2 s in hourly runs); called after the publish, that checkpoint
     overlaps the removal of the displaced published file (``NextFile.swap_in``) instead of
     following it. Nothing when dbt was not run in this process."""
-    import sys
-
     connections = sys.modules.get("dbt.adapters.duckdb.connections")
     if connections is not None:
         connections.DuckDBConnectionManager.close_all_connections()
