@@ -24,8 +24,9 @@
 
 {#- The rows of `relation`, a per-cookie table, whose cookie_key is a changed cookie's
     (`changed_cookies`: int_cookies_changed; every cookie sharing a key comes with it: macro
-    cookie_key), fetched by row id. The per-cookie models' incremental reads, their scoped
-    tests and the sessionization's read of its own rows all find rows this way. A model
+    cookie_key), fetched by row id. The per-cookie marts' scoped tests and the
+    sessionization's read of its own rows find rows this way (the marts' incremental reads
+    of the sessionized rows go by macro built_in_this_invocation). A model
     passes ref('int_cookies_changed'); a test, which must not depend on it, the relation
     from the graph (macro model_relation). -#}
 {% macro changed_cookie_rows(relation, changed_cookies) -%}

@@ -10,6 +10,9 @@ On the hand-made set, landed in three parts:
    see it and the run succeeds;
 3. alice's later login (accounts, 2026-11-17), with WEBFUNNEL_FULL_TESTS_HOURS=0: the whole
    suite runs, `column_values_visitors` fails on bob's duplicate, and the run fails.
+
+The scoped staging tests are checked on parts 1 and 2 alone, and so is the scope of the
+marts' own incremental reads: the sessionized rows written in the same invocation.
 """
 
 from __future__ import annotations
@@ -189,3 +192,45 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
         "unique_stg_pings__pageviews_event_id": 2,
         "column_values_stg_pings__pageviews": 2,
     }
+
+
+def test_the_marts_read_the_cookies_this_invocation_sessionized(handmade_reference, tmp_path):
+    """An incremental build's per-cookie models read the sessionized rows it wrote (column
+    built_at, macro built_in_this_invocation): carol's, changed by part 2, and no other
+    cookie's. A `dbt run` by hand of `pageviews` alone, without the sessionization, reads
+    none and changes nothing: a value planted in carol's `marts.pageviews` row stays, where
+    reading the changed cookies by key would have rewritten it."""
+    source, _ = handmade_reference
+    landing, args, work = _first_run(source, tmp_path)
+    _land(source, landing, PART_TWO)
+    webfunnel("run", *args)
+
+    with duckdb.connect(str(work)) as con:
+        built = con.execute(
+            "select cookie, count(distinct built_at) from intermediate.int_pageviews_sessionized "
+            "group by cookie order by cookie"
+        ).fetchall()
+        latest = con.execute(
+            "select distinct cookie from intermediate.int_pageviews_sessionized "
+            "where built_at = (select max(built_at) from intermediate.int_pageviews_sessionized)"
+        ).fetchall()
+        assert [cookie for cookie, _ in built] == ["c_alice", "c_bob", "c_carol"]
+        assert all(count == 1 for _, count in built)  # a cookie's rows are written at once
+        assert latest == [("c_carol",)]  # the full build wrote alice's and bob's
+        planted = con.execute(
+            "update marts.pageviews set url = 'planted' where cookie = 'c_carol'"
+        ).fetchone()[0]
+        assert planted >= 2
+
+    env = {**os.environ, "WEBFUNNEL_WORK_DB": str(work)}
+    done = subprocess.run(
+        [DBT, "run", "--select", "pageviews",
+         "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+         "--target-path", str(tmp_path / "target-by-hand"), "--log-path", str(tmp_path / "logs")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
+    with duckdb.connect(str(work), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from marts.pageviews where cookie = 'c_carol' and url = 'planted'"
+        ).fetchone() == (planted,)

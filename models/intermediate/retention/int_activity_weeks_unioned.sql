@@ -5,8 +5,10 @@
     An incremental run recomputes the changed cookies and persons whole; each input is
     filtered on them before the union (a changed person's linked cookies first), so the
     scans of the history read two columns and the unions deduplicate only the changed
-    members' weeks. Page views are found by the cookie's lookup key (macro cookie_key), and
-    the rows replaced by member_key (macro member_key). -#}
+    members' weeks. The changed cookies' page views are the rows the sessionization wrote in
+    this invocation (macro built_in_this_invocation), a changed person's linked cookies'
+    are found by their lookup key (macro cookie_key), and the rows replaced by member_key
+    (macro member_key). -#}
 {{
     config(
         materialized='incremental',
@@ -53,11 +55,10 @@ cookie_activity as (
         cookie as member_id,
         cast({{ dbt.date_trunc('week', 'created_at') }} as date) as activity_week
     {% if is_incremental() %}
-        -- the changed cookies' rows by row id (macro changed_cookie_rows)
+        -- the changed cookies' rows, as this invocation wrote them there (macro
+        -- built_in_this_invocation)
         from {{ ref('int_pageviews_sessionized') }}
-        where {{ webfunnel.changed_cookie_rows(
-            ref('int_pageviews_sessionized'), ref('int_cookies_changed')
-        ) }}
+        where {{ webfunnel.built_in_this_invocation() }}
     {% else %}
         from int_pageviews_sessionized
     {% endif %}

@@ -152,7 +152,9 @@ final as (
         browser,
         os,
         batch_id,
-        partition_at
+        partition_at,
+        -- the invocation that wrote the row (macro built_in_this_invocation)
+        {{ webfunnel.invocation_started_at() }} as built_at
 
     from carried
 

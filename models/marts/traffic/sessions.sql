@@ -12,9 +12,9 @@ int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
     {% if is_incremental() %}
-        where {{ webfunnel.changed_cookie_rows(
-            ref('int_pageviews_sessionized'), ref('int_cookies_changed')
-        ) }}
+        -- the changed cookies' rows, as this invocation wrote them there (macro
+        -- built_in_this_invocation)
+        where {{ webfunnel.built_in_this_invocation() }}
     {% endif %}
 
 ),

@@ -41,7 +41,8 @@ new_pings as (
 
 ),
 
--- the new pings' cookies' page views, by key and row id (macros cookie_key, rows_with_keys)
+-- the changed cookies' page views, as this invocation wrote them (macro
+-- built_in_this_invocation); the join below keeps the new pings' cookies'
 new_pings_cookies as (
 
     select
@@ -49,9 +50,7 @@ new_pings_cookies as (
         cookie_key,
         created_at
     from {{ ref('int_pageviews_sessionized') }}
-    where {{ webfunnel.rows_with_keys(
-        ref('int_pageviews_sessionized'), 'cookie_key', 'select cookie_key from new_pings'
-    ) }}
+    where {{ webfunnel.built_in_this_invocation() }}
 
 ),
 {% endif %}
