@@ -134,6 +134,11 @@ class Batch:
 
 # rows per statement in Ledger.record_many
 _ROWS_PER_INSERT = 500
+# the columns Ledger writes, in the order of Ledger._row
+_TRANSITION_COLUMNS = (
+    "batch_id", "source", "path", "partition_at", "state", '"at"', "attempt", "reason",
+    "run_id", "file_size", "file_mtime",
+)  # fmt: skip
 
 
 def utcnow() -> datetime:
@@ -243,27 +248,7 @@ class Ledger:
 
     def record(self, batch: Batch, state: str, attempt: int, reason: str | None = None) -> None:
         assert state in STATES, state
-        self.con.execute(
-            """
-            insert into ops.batch_state_transitions
-                (batch_id, source, path, partition_at, state, "at", attempt, reason, run_id,
-                 file_size, file_mtime)
-            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                batch.batch_id,
-                batch.source,
-                batch.path,
-                batch.partition_at,
-                state,
-                utcnow(),
-                attempt,
-                reason,
-                self.run_id,
-                batch.file_size,
-                batch.file_mtime,
-            ],
-        )
+        self._insert([self._row(batch, state, utcnow(), attempt, reason)])
 
     def record_many(self, entries: list[tuple[Batch, int]], state: str) -> None:
         """The same transition for many batches (batch, attempt), a few statements of many
@@ -271,33 +256,35 @@ class Ledger:
         Python values imports pandas, about 0.3 s of every run before dbt starts."""
         assert state in STATES, state
         now = utcnow()
-        for start in range(0, len(entries), _ROWS_PER_INSERT):
-            chunk = entries[start : start + _ROWS_PER_INSERT]
-            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, null, ?, ?, ?)"] * len(chunk))
-            parameters = [
-                value
-                for batch, attempt in chunk
-                for value in (
-                    batch.batch_id,
-                    batch.source,
-                    batch.path,
-                    batch.partition_at,
-                    state,
-                    now,
-                    attempt,
-                    self.run_id,
-                    batch.file_size,
-                    batch.file_mtime,
-                )
-            ]
+        self._insert([self._row(batch, state, now, attempt, None) for batch, attempt in entries])
+
+    def _row(
+        self, batch: Batch, state: str, at: datetime, attempt: int, reason: str | None
+    ) -> tuple:
+        """A transition's values, in the order of _TRANSITION_COLUMNS."""
+        return (
+            batch.batch_id,
+            batch.source,
+            batch.path,
+            batch.partition_at,
+            state,
+            at,
+            attempt,
+            reason,
+            self.run_id,
+            batch.file_size,
+            batch.file_mtime,
+        )
+
+    def _insert(self, rows: list[tuple]) -> None:
+        """Append transitions, ``_ROWS_PER_INSERT`` rows a statement."""
+        row_marks = "(" + ", ".join(["?"] * len(_TRANSITION_COLUMNS)) + ")"
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
             self.con.execute(
-                f"""
-                insert into ops.batch_state_transitions
-                    (batch_id, source, path, partition_at, state, "at", attempt, reason,
-                     run_id, file_size, file_mtime)
-                values {values}
-                """,
-                parameters,
+                f"insert into ops.batch_state_transitions ({', '.join(_TRANSITION_COLUMNS)}) "
+                f"values {', '.join([row_marks] * len(chunk))}",
+                [value for row in chunk for value in row],
             )
 
     def current(self) -> dict[str, tuple[str, int]]:

@@ -144,13 +144,15 @@ class NextFile:
         self._wait_for_removal()
         try:
             os.link(self.warehouse, self.displaced)
+            linked = True
         except FileNotFoundError:  # nothing published yet
-            pass
+            linked = False
         except OSError:  # no hard links here: os.replace removes it
             self.displaced.unlink(missing_ok=True)
+            linked = False
         os.replace(self.path, self.warehouse)
         self._copied = None
-        if self.displaced.exists():
+        if linked:
             self._removal = threading.Thread(
                 target=_remove, args=(self.displaced,), name="publish-remove-displaced"
             )
