@@ -48,9 +48,11 @@ visitor_members as (
 
     from int_pageviews_sessionized
     {% if is_incremental() %}
+        -- the changed cookies' rows, as this invocation wrote them there (macro
+        -- built_in_this_invocation)
         where
             pageview_number = 1
-            and cookie_key in (select cookie_key from {{ ref('int_cookies_changed') }})
+            and {{ webfunnel.built_in_this_invocation() }}
     {% else %}
         where pageview_number = 1
     {% endif %}
