@@ -87,3 +87,78 @@ def test_incremental_runs_equal_a_full_run(tmp_path):
     finally:
         con.close()
     assert stages == [(None, None, None)]
+
+
+def test_a_later_login_links_the_cookie_and_its_earlier_page_views(tmp_path):
+    """A login links its cookie to the person (int_person_cookies_linked) in the incremental
+    run that loads it, and the account takes in that cookie's earlier page views.
+
+    The hand-made set, plus two direct pings of c_alice_laptop on 2026-11-12, runs first;
+    then alice logs in to acc_1 from that cookie on 2026-11-18. The hand-made acc_1 has 2
+    logins, 3 page views and 3 active days (2026-11-02, 11-10, 11-17); the new login adds a
+    login and its day, and the laptop's pings 2 page views and their day: 3 logins, the last
+    at 2026-11-18 09:00, 5 page views, 5 active days. Every mart equals a full run's."""
+    from tests.e2e import handmade
+    from tests.e2e.test_handmade import ALICE
+
+    source = tmp_path / "source"
+    handmade.build(source)
+    laptop = pa.table(
+        {
+            "event_id": ["p_laptop_1", "p_laptop_2"],
+            "created_at": pa.array(
+                [datetime(2026, 11, 12, 10, 0), datetime(2026, 11, 12, 10, 5)], pa.timestamp("us")
+            ),
+            "cookie": ["c_alice_laptop"] * 2,
+            "url": ["https://webfunnel.example/pricing", "https://webfunnel.example/docs"],
+            "referrer": [None, "https://webfunnel.example/pricing"],
+            "user_agent": [handmade.CHROME_WINDOWS] * 2,
+        }
+    )
+    (source / "pings/date=2026-11-12/hour=10").mkdir(parents=True)
+    pq.write_table(laptop, source / "pings/date=2026-11-12/hour=10/laptop.parquet")
+    login = pa.table(
+        {
+            "event_id": ["a_laptop"],
+            "created_at": pa.array([datetime(2026, 11, 18, 9, 0)], pa.timestamp("us")),
+            "cookie": ["c_alice_laptop"],
+            "account_id": ["acc_1"],
+            "email": ["alice@example.com"],
+            "event_type": ["login"],
+            "plan": [None],
+        },
+        schema=pa.schema(
+            [("event_id", pa.string()), ("created_at", pa.timestamp("us")),
+             ("cookie", pa.string()), ("account_id", pa.string()), ("email", pa.string()),
+             ("event_type", pa.string()), ("plan", pa.string())]
+        ),
+    )  # fmt: skip
+    later = source / "accounts/date=2026-11-18/hour=09"
+    later.mkdir(parents=True)
+    pq.write_table(login, later / "login.parquet")
+
+    full = tmp_path / "full.duckdb"
+    webfunnel("run", "--quiet", "--landing", str(source), "--warehouse", str(full))
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "incremental.duckdb"
+    shutil.copytree(source, landing, ignore=shutil.ignore_patterns("login.parquet"))
+    args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    webfunnel("run", *args)
+    accounts = "select logins, last_login_at, pageviews, active_days from marts.accounts"
+    links = (
+        "select cookie from intermediate.int_person_cookies_linked "
+        "where person_id = ? order by cookie"
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(accounts).fetchall() == [(2, datetime(2026, 11, 17, 8, 0), 3, 3)]
+    work = tmp_path / "incremental.work.duckdb"
+    with duckdb.connect(str(work), read_only=True) as con:
+        assert "c_alice_laptop" not in [row[0] for row in con.execute(links, [ALICE]).fetchall()]
+
+    shutil.copytree(later, landing / "accounts/date=2026-11-18/hour=09", dirs_exist_ok=True)
+    webfunnel("run", *args)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(accounts).fetchall() == [(3, datetime(2026, 11, 18, 9, 0), 5, 5)]
+    with duckdb.connect(str(work), read_only=True) as con:
+        assert "c_alice_laptop" in [row[0] for row in con.execute(links, [ALICE]).fetchall()]
+    assert read_marts(warehouse) == read_marts(full)
