@@ -24,9 +24,9 @@ int_conversions_unioned as (
 
 ),
 
-int_pageviews_sessionized as (
+int_person_pageviews_linked as (
 
-    select * from {{ ref('int_pageviews_sessionized') }}
+    select * from {{ ref('int_person_pageviews_linked') }}
 
 ),
 
@@ -40,7 +40,8 @@ touches as (
         created_at,
         coalesce(touch_channel, 'direct') as channel
 
-    from int_pageviews_sessionized
+    -- a conversion's cookie is its person's signup cookie, a linked cookie
+    from int_person_pageviews_linked
     {% if is_incremental() %}
         -- the recomputed conversions' cookies found by key first (macro cookie_key)
         where

@@ -87,13 +87,13 @@ linked_pageviews as (
     {% if is_incremental() %}
         -- the changed persons' cookies' rows found by key and row id first (macros
         -- cookie_key, rows_with_keys): the join then reads few rows
-        from {{ ref('int_pageviews_sessionized') }}
+        from {{ ref('int_person_pageviews_linked') }}
         where {{ webfunnel.rows_with_keys(
-            ref('int_pageviews_sessionized'), 'cookie_key',
+            ref('int_person_pageviews_linked'), 'cookie_key',
             'select ' ~ webfunnel.cookie_key('cookie') ~ ' from int_person_cookies_linked'
         ) }}
     {% else %}
-        from int_pageviews_sessionized
+        from {{ ref('int_person_pageviews_linked') }}
     {% endif %}
 
 ),

@@ -45,9 +45,9 @@ int_person_cookies_linked as (
 
 ),
 
-int_pageviews_sessionized as (
+int_person_pageviews_linked as (
 
-    select * from {{ ref('int_pageviews_sessionized') }}
+    select * from {{ ref('int_person_pageviews_linked') }}
 
 ),
 
@@ -148,19 +148,19 @@ account_pageviews as (
 
     select
         latest_person.account_id,
-        int_pageviews_sessionized.cookie,
-        int_pageviews_sessionized.event_id,
-        int_pageviews_sessionized.created_at,
-        int_pageviews_sessionized.channel
+        int_person_pageviews_linked.cookie,
+        int_person_pageviews_linked.event_id,
+        int_person_pageviews_linked.created_at,
+        int_person_pageviews_linked.channel
 
     from latest_person
     inner join int_person_cookies_linked
         on latest_person.person_id = int_person_cookies_linked.person_id
-    inner join int_pageviews_sessionized
-        on int_person_cookies_linked.cookie = int_pageviews_sessionized.cookie
+    inner join int_person_pageviews_linked
+        on int_person_cookies_linked.cookie = int_person_pageviews_linked.cookie
     {% if is_incremental() %}
         -- the recomputed accounts' cookies found by key first (macro cookie_key)
-        where int_pageviews_sessionized.cookie_key in (
+        where int_person_pageviews_linked.cookie_key in (
             select {{ webfunnel.cookie_key('int_person_cookies_linked.cookie') }}
             from latest_person
             inner join int_person_cookies_linked
