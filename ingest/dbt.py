@@ -95,8 +95,9 @@ def run_dbt(
 
 def close_dbt_database() -> None:
     """Close the working database dbt-duckdb keeps open until the interpreter exits (its
-    ``atexit`` hook), now. Closing it checkpoints what the last commits left in the
-    write-ahead log (0.4-1.2 s in hourly runs); called after the publish, that checkpoint
+    ``atexit`` hook), now. Closing it checkpoints what the build's commits left in the
+    write-ahead log (all of them: profiles.yml sets ``checkpoint_threshold`` above an hourly
+    build's writes); called after the publish, that checkpoint
     overlaps the removal of the displaced published file (``NextFile.swap_in``) instead of
     following it. Nothing when dbt was not run in this process."""
     connections = sys.modules.get("dbt.adapters.duckdb.connections")
