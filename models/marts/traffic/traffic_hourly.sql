@@ -17,15 +17,6 @@
 }}
 -- depends_on: {{ ref('stg_pings__pageviews') }}
 -- depends_on: {{ ref('stg_ops__batches_new') }}
-{%- set changed_hours -%}
-    select distinct {{ dbt.date_trunc('hour', 'new_pings_cookies.created_at') }}
-    from new_pings_cookies
-    inner join new_pings
-        on
-            new_pings_cookies.cookie_key = new_pings.cookie_key
-            and new_pings_cookies.cookie = new_pings.cookie
-            and new_pings_cookies.created_at >= new_pings.first_new_at
-{%- endset %}
 with
 
 {% if is_incremental() %}
@@ -53,19 +44,31 @@ new_pings_cookies as (
     where {{ webfunnel.built_in_this_invocation() }}
 
 ),
+
+changed_hours as (
+
+    select distinct {{ dbt.date_trunc('hour', 'new_pings_cookies.created_at') }} as hour
+    from new_pings_cookies
+    inner join new_pings
+        on
+            new_pings_cookies.cookie_key = new_pings.cookie_key
+            and new_pings_cookies.cookie = new_pings.cookie
+            and new_pings_cookies.created_at >= new_pings.first_new_at
+
+),
 {% endif %}
 
 int_pageviews_sessionized as (
 
     select * from {{ ref('int_pageviews_sessionized') }}
     {% if is_incremental() %}
-        -- the hours' page views by row id (macro rows_with_keys): created_at is read for
-        -- every row, the other columns only for theirs
-        where {{ webfunnel.rows_with_keys(
-            ref('int_pageviews_sessionized'),
-            dbt.date_trunc('hour', 'created_at'),
-            changed_hours
-        ) }}
+        -- the hours' page views, from the earliest of them on: a row group holds the pings
+        -- created before it was written, so min/max statistics skip every group written
+        -- before that hour (at 28 days, 0.005 s against 0.14-0.27 s reading every row's
+        -- created_at). A late ping makes the bound its hour: more groups read, the same rows
+        where
+            created_at >= (select min(hour) from changed_hours)
+            and {{ dbt.date_trunc('hour', 'created_at') }} in (select hour from changed_hours)
     {% endif %}
 
 ),
