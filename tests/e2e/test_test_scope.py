@@ -101,6 +101,11 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     assert "where (batch_id in (select batch_id from" in unique and "stg_ops__batches_new" in unique
     assert "partition_at >= (select min(partition_at) from" in unique
     assert "rowid in (select rowid from" in unique
+    # the contact states: those of the new batches and every state of their persons
+    contacts = next(target.rglob("column_values_stg_crm__contacts.sql")).read_text()
+    assert (
+        "stg_ops__batches_new" in contacts and "or person_id in (select person_id from" in contacts
+    )
     # stg_pings__pageviews -> stg_pings__user_agents: the parent is not per cookie, read whole
     lookup = next(target.rglob("relationships_stg_pings__pagev*.sql")).read_text()
     assert "dbt_parent" not in lookup
@@ -134,7 +139,9 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
     by hand on the working database. Planted: carol's first event twice and a null `cookie`
     on her second (rows of the new batches), alice's `p1` twice and a null `cookie` on bob's
     `p3` (rows of the first run). The scoped tests count carol's only (1 repeated id, 1
-    null); the whole suite counts both (2 and 2)."""
+    null); the whole suite counts both (2 and 2). Also planted: the earliest CRM contact
+    state twice (a person part 2 has no state of): the scoped test of stg_crm__contacts,
+    confined to the persons of the new batches' states, counts none; the whole suite 1."""
     source, _ = handmade_reference
     landing, args, work = _first_run(source, tmp_path)
     _land(source, landing, PART_TWO)
@@ -163,6 +170,13 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
             [carol[1][0]],
         ).fetchone()
         assert updated == (2,)
+        # a repeated contact state of a person part 2 did not touch (alice's, of the first
+        # run): the scoped test reads only the persons of the new batches' states (none)
+        duplicated = con.execute(
+            "insert into staging.stg_crm__contacts select * from staging.stg_crm__contacts "
+            "order by updated_at limit 1"
+        ).fetchone()
+        assert duplicated == (1,)
 
     def failures(scope: str | None) -> dict[str, int]:
         target = tmp_path / f"target-{scope}"
@@ -172,7 +186,7 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
             env["WEBFUNNEL_TEST_SCOPE"] = scope
         subprocess.run(
             [DBT, "test", "--select", "unique_stg_pings__pageviews_event_id",
-             "column_values_stg_pings__pageviews",
+             "column_values_stg_pings__pageviews", "column_values_stg_crm__contacts",
              "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
              "--target-path", str(target), "--log-path", str(tmp_path / "logs")],
             capture_output=True, text=True, env=env, timeout=600,
@@ -187,10 +201,12 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
     assert failures("changed") == {
         "unique_stg_pings__pageviews_event_id": 1,
         "column_values_stg_pings__pageviews": 1,
+        "column_values_stg_crm__contacts": 0,
     }
     assert failures(None) == {
         "unique_stg_pings__pageviews_event_id": 2,
         "column_values_stg_pings__pageviews": 2,
+        "column_values_stg_crm__contacts": 1,
     }
 
 
