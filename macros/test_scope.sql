@@ -33,6 +33,10 @@
         {%- do return(none) -%}
     {%- endif -%}
     {%- set name = relation.identifier -%}
+    {#- the rows of this run's new batches (macro new_batch_rows), for the staging tests -#}
+    {%- set new_batch_rows = webfunnel.new_batch_rows(
+        webfunnel.model_relation('stg_ops__batches_new')
+    ) -%}
     {%- if name in ('stg_pings__pageviews', 'int_pageviews_classified') -%}
         {#- upstream of int_cookies_changed: the events of this run's new batches, by a
             subquery on stg_ops__batches_new (macro new_batch_rows). DuckDB turns the few
@@ -42,9 +46,6 @@
             and the row test of int_pageviews_classified 0.03 s, against 0.12, 0.16 and
             0.08 s with the ids as literals, which stayed a filter above a scan of every
             row's columns. The bound on partition_at skips the earlier row groups. -#}
-        {%- set new_batch_rows = webfunnel.new_batch_rows(
-            webfunnel.model_relation('stg_ops__batches_new')
-        ) -%}
         {%- if name == 'int_pageviews_classified' or webfunnel.current_test_name() != 'unique' -%}
             {#- a row test (column_values, relationships) reads the rows this build
                 wrote, which are the new batches' rows: an event whose first delivery is an
@@ -67,9 +68,6 @@
             every stored state of their persons: its unique rule is on (person_id,
             updated_at), so a duplicate is always within one person. The whole table grows
             with the history: 0.3-0.4 s a run at 28 days -#}
-        {%- set new_batch_rows = webfunnel.new_batch_rows(
-            webfunnel.model_relation('stg_ops__batches_new')
-        ) -%}
         {%- do return(
             '(' ~ new_batch_rows ~ ' or person_id in (select person_id from ' ~ relation
             ~ ' where ' ~ new_batch_rows ~ '))'

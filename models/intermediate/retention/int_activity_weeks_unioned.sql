@@ -32,6 +32,12 @@ stg_accounts__events as (
 
 ),
 
+int_person_pageviews_linked as (
+
+    select * from {{ ref('int_person_pageviews_linked') }}
+
+),
+
 int_person_cookies_linked as (
 
     select * from {{ ref('int_person_cookies_linked') }}
@@ -93,7 +99,7 @@ linked_pageviews as (
             'select ' ~ webfunnel.cookie_key('cookie') ~ ' from int_person_cookies_linked'
         ) }}
     {% else %}
-        from {{ ref('int_person_pageviews_linked') }}
+        from int_person_pageviews_linked
     {% endif %}
 
 ),
