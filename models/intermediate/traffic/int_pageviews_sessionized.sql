@@ -12,7 +12,17 @@
     the seeds or of the logic rebuilds everything (the project fingerprint), so a stored
     page view is what the view would give again. The new batches' rows are taken whether
     this run or an earlier, killed one wrote them: the stored copy of such an event is left
-    out, the staged one taken. -#}
+    out, the staged one taken.
+
+    The windows sort the page views once per partition and order; four sorts of every row
+    made this the full build's longest statement. On DuckDB (macro window_ignores_nulls) the
+    session's first event and the latest touch's channel are the last non-null values of
+    the cookie's own window, computed in the pass that numbers the sessions: two sorts.
+    Elsewhere they are the first values of windows over (cookie, session_number) and
+    (cookie, touch_number), as Postgres has no IGNORE NULLS. The two give the same rows:
+    a session starts at its first event, a touch carries a channel (touch_channel is null
+    exactly for non-touches) and its group ('Unassigned' at least), and event_id orders
+    the page views of one instant. -#}
 {{
     config(
         materialized='incremental',
@@ -23,6 +33,7 @@
 -- depends_on: {{ ref('int_cookies_changed') }}
 -- depends_on: {{ ref('stg_pings__pageviews') }}
 -- depends_on: {{ ref('stg_ops__batches_new') }}
+{%- set carry_in_cookie_window = webfunnel.window_ignores_nulls() -%}
 {%- set classified_columns -%}
     event_id, cookie, cookie_key, created_at, url, url_host, url_path, referrer_host,
     utm_source, utm_medium, utm_campaign, is_touch, touch_channel, touch_channel_group,
@@ -93,35 +104,64 @@ flagged as (
 
 numbered as (
 
-    select
-        *,
-        sum(is_session_start) over (
-            partition by cookie order by created_at, event_id
-            rows between unbounded preceding and current row
-        ) as session_number
+    {% if carry_in_cookie_window %}
+        -- with the session number, the latest session start and the latest touch at or
+        -- before each page view: one pass
+        select
+            *,
+            sum(is_session_start) over (
+                partition by cookie order by created_at, event_id
+                rows between unbounded preceding and current row
+            ) as session_number,
+            last_value(case when is_session_start = 1 then event_id end ignore nulls) over (
+                partition by cookie order by created_at, event_id
+                rows between unbounded preceding and current row
+            ) as session_first_event_id,
+            last_value(case when is_touch then touch_channel end ignore nulls) over (
+                partition by cookie order by created_at, event_id
+                rows between unbounded preceding and current row
+            ) as carried_channel,
+            last_value(case when is_touch then touch_channel_group end ignore nulls) over (
+                partition by cookie order by created_at, event_id
+                rows between unbounded preceding and current row
+            ) as carried_channel_group
 
-    from flagged
+        from flagged
+    {% else %}
+        select
+            *,
+            sum(is_session_start) over (
+                partition by cookie order by created_at, event_id
+                rows between unbounded preceding and current row
+            ) as session_number
+
+        from flagged
+    {% endif %}
 
 ),
 
 carried as (
 
-    select
-        *,
-        first_value(event_id) over (
-            partition by cookie, session_number order by created_at, event_id
-            rows between unbounded preceding and unbounded following
-        ) as session_first_event_id,
-        first_value(touch_channel) over (
-            partition by cookie, touch_number order by created_at, event_id
-            rows between unbounded preceding and unbounded following
-        ) as carried_channel,
-        first_value(touch_channel_group) over (
-            partition by cookie, touch_number order by created_at, event_id
-            rows between unbounded preceding and unbounded following
-        ) as carried_channel_group
+    {% if carry_in_cookie_window %}
+        select * from numbered
+    {% else %}
+        select
+            *,
+            first_value(event_id) over (
+                partition by cookie, session_number order by created_at, event_id
+                rows between unbounded preceding and unbounded following
+            ) as session_first_event_id,
+            first_value(touch_channel) over (
+                partition by cookie, touch_number order by created_at, event_id
+                rows between unbounded preceding and unbounded following
+            ) as carried_channel,
+            first_value(touch_channel_group) over (
+                partition by cookie, touch_number order by created_at, event_id
+                rows between unbounded preceding and unbounded following
+            ) as carried_channel_group
 
-    from numbered
+        from numbered
+    {% endif %}
 
 ),
 
