@@ -15,14 +15,17 @@
     out, the staged one taken.
 
     The windows sort the page views once per partition and order; four sorts of every row
-    made this the full build's longest statement. On DuckDB (macro window_ignores_nulls) the
-    session's first event and the latest touch's channel are the last non-null values of
-    the cookie's own window, computed in the pass that numbers the sessions: two sorts.
-    Elsewhere they are the first values of windows over (cookie, session_number) and
-    (cookie, touch_number), as Postgres has no IGNORE NULLS. The two give the same rows:
-    a session starts at its first event, a touch carries a channel (touch_channel is null
-    exactly for non-touches) and its group ('Unassigned' at least), and event_id orders
-    the page views of one instant. -#}
+    made this the full build's longest statement. On DuckDB (macro window_arg_max) the
+    session's first event and the latest touch's channel come from the pass that numbers
+    the sessions: the values at the latest session start and at the latest touch, by
+    arg_max_null over the page view number, a running aggregate of the cookie's own
+    window. Two sorts. Elsewhere they are the first values of windows over (cookie,
+    session_number) and (cookie, touch_number): Postgres and Redshift have no arg_max.
+    The two give the same rows: a session starts at its first event, a touch is the first
+    page view of its touch number, and event_id orders the page views of one instant.
+    (last_value(... ignore nulls) would give them too, but DuckDB searches back for the
+    last non-null value row by row: 2.9 s for one cookie of 800 k page views with a single
+    touch, against 0.24 s by arg_max.) -#}
 {{
     config(
         materialized='incremental',
@@ -33,7 +36,7 @@
 -- depends_on: {{ ref('int_cookies_changed') }}
 -- depends_on: {{ ref('stg_pings__pageviews') }}
 -- depends_on: {{ ref('stg_ops__batches_new') }}
-{%- set carry_in_cookie_window = webfunnel.window_ignores_nulls() -%}
+{%- set carry_in_cookie_window = webfunnel.window_arg_max() -%}
 {%- set classified_columns -%}
     event_id, cookie, cookie_key, created_at, url, url_host, url_path, referrer_host,
     utm_source, utm_medium, utm_campaign, is_touch, touch_channel, touch_channel_group,
@@ -113,15 +116,15 @@ numbered as (
                 partition by cookie order by created_at, event_id
                 rows between unbounded preceding and current row
             ) as session_number,
-            last_value(case when is_session_start = 1 then event_id end ignore nulls) over (
+            arg_max_null(event_id, case when is_session_start = 1 then pageview_number end) over (
                 partition by cookie order by created_at, event_id
                 rows between unbounded preceding and current row
             ) as session_first_event_id,
-            last_value(case when is_touch then touch_channel end ignore nulls) over (
+            arg_max_null(touch_channel, case when is_touch then pageview_number end) over (
                 partition by cookie order by created_at, event_id
                 rows between unbounded preceding and current row
             ) as carried_channel,
-            last_value(case when is_touch then touch_channel_group end ignore nulls) over (
+            arg_max_null(touch_channel_group, case when is_touch then pageview_number end) over (
                 partition by cookie order by created_at, event_id
                 rows between unbounded preceding and current row
             ) as carried_channel_group
