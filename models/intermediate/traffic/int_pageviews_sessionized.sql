@@ -107,15 +107,11 @@ flagged as (
 
 numbered as (
 
-    {% if carry_in_cookie_window %}
-        -- with the session number, the latest session start and the latest touch at or
-        -- before each page view: one pass
-        select
-            *,
-            sum(is_session_start) over (
-                partition by cookie order by created_at, event_id
-                rows between unbounded preceding and current row
-            ) as session_number,
+    select
+        *,
+        {% if carry_in_cookie_window %}
+            -- the latest session start and the latest touch at or before each page view,
+            -- in the pass that numbers the sessions
             arg_max_null(event_id, case when is_session_start = 1 then pageview_number end) over (
                 partition by cookie order by created_at, event_id
                 rows between unbounded preceding and current row
@@ -127,19 +123,14 @@ numbered as (
             arg_max_null(touch_channel_group, case when is_touch then pageview_number end) over (
                 partition by cookie order by created_at, event_id
                 rows between unbounded preceding and current row
-            ) as carried_channel_group
+            ) as carried_channel_group,
+        {% endif %}
+        sum(is_session_start) over (
+            partition by cookie order by created_at, event_id
+            rows between unbounded preceding and current row
+        ) as session_number
 
-        from flagged
-    {% else %}
-        select
-            *,
-            sum(is_session_start) over (
-                partition by cookie order by created_at, event_id
-                rows between unbounded preceding and current row
-            ) as session_number
-
-        from flagged
-    {% endif %}
+    from flagged
 
 ),
 
