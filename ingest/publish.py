@@ -14,6 +14,13 @@ The next file is made in one of two ways, with the same result:
   (``cookie_key``, with any cookie sharing one); the small tables are copied whole. An hourly
   publish then costs in proportion to what changed, not to the history.
 
+A view of ``marts`` in the working database (``pageviews`` on DuckDB: a projection of
+``int_pageviews_sessionized``, which a table would copy) is published as a table of its
+columns but ``built_at``, the stamp of the build that wrote a row. In a delta its new rows
+are those the last build stamped (``ops.dbt_invocations.rows_built_at``): the sessionization
+rewrites every row of the cookies it recomputes, so they are the changed cookies' rows, and
+the stamp's min/max statistics find them in the last row groups.
+
 A delta is exact only if the previous file holds the marts as they were just before the
 last build and that build changed no rows of other cookie keys. ``ops.dbt_invocations``
 (written by the project's on-run-start/on-run-end hooks) says what ran since: a delta is
@@ -48,6 +55,7 @@ import fcntl
 import os
 import shutil
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -59,6 +67,7 @@ from ingest.ledger import BATCHES_VIEW_SQL, utcnow
 PUBLISHED_SCHEMAS = ("marts", "ops")
 # incremental marts whose rows change only for the cookie keys of int_cookies_changed
 PER_COOKIE_MARTS = ("visitors", "pageviews", "sessions")
+STAMP = "built_at"  # a view's stamp of the build that wrote each row: not published
 CHANGED_COOKIES = "intermediate.int_cookies_changed"
 MAX_DELTAS = 24  # then a full copy
 
@@ -211,9 +220,9 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
             mode = "full"
             if next_file.copy_of_published():
                 con.execute(f"attach '{temporary}' as published")
-                deltas = _deltas_allowed(con, work)
-                if deltas is not None:
-                    _apply_delta(con, run_id, deltas, work)
+                allowed = _deltas_allowed(con, work)
+                if allowed is not None:
+                    _apply_delta(con, run_id, *allowed, work)
                     mode = "delta"
                 else:
                     con.execute("detach published")
@@ -239,7 +248,8 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
 
 
 def _base_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str, str], list]:
-    """(schema, table) -> [(column, type), ...] of the published schemas in ``catalog``."""
+    """(schema, table) -> [(column, type), ...] of what ``catalog`` publishes: the tables of
+    the published schemas, and the views of ``marts`` without their ``built_at``."""
     rows = con.execute(
         """
         select c.table_schema, c.table_name, c.column_name, c.data_type
@@ -248,10 +258,13 @@ def _base_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str
             on t.table_catalog = c.table_catalog and t.table_schema = c.table_schema
             and t.table_name = c.table_name
         where c.table_catalog = ? and c.table_schema in ('marts', 'ops')
-            and t.table_type = 'BASE TABLE'
+            and (
+                t.table_type = 'BASE TABLE'
+                or (t.table_type = 'VIEW' and t.table_schema = 'marts' and c.column_name <> ?)
+            )
         order by c.table_schema, c.table_name, c.ordinal_position
         """,
-        [catalog],
+        [catalog, STAMP],
     ).fetchall()
     tables: dict[tuple[str, str], list] = {}
     for schema, table, column, data_type in rows:
@@ -259,12 +272,30 @@ def _base_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str
     return tables
 
 
+def _views(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """The views of ``marts`` in the working database."""
+    return set(
+        con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database() and table_schema = 'marts' "
+            "and table_type = 'VIEW'"
+        ).fetchall()
+    )
+
+
+def _select_list(columns: list) -> str:
+    return ", ".join(f'"{name}"' for name, _ in columns)
+
+
 def _current_catalog(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute("select current_database()").fetchone()[0]
 
 
-def _deltas_allowed(con: duckdb.DuckDBPyConnection, work: dict) -> int | None:
-    """The delta count of the new file when a delta is exact, else None (copy everything)."""
+def _deltas_allowed(
+    con: duckdb.DuckDBPyConnection, work: dict
+) -> tuple[int, datetime | None] | None:
+    """When a delta is exact, the delta count of the new file and the stamp of the rows the
+    last build wrote (``built_at``; None if no view needs it); else None (copy everything)."""
     published = _base_tables(con, "published")
     published.pop(("ops", "published"), None)
     if work != published or ("ops", "dbt_invocations") not in work:
@@ -294,7 +325,18 @@ def _deltas_allowed(con: duckdb.DuckDBPyConnection, work: dict) -> int | None:
         for command, full_refresh, finished in since
     ):
         return None
-    return deltas + 1
+    stamp = None
+    if _views(con):
+        # the last build's stamp: the build since the file, or the file's own if none ran
+        recorded = {row[0] for row in con.execute("describe ops.dbt_invocations").fetchall()}
+        if "rows_built_at" not in recorded:
+            return None  # recorded by an earlier version
+        stamp = con.execute(
+            "select rows_built_at from ops.dbt_invocations order by started_at desc limit 1"
+        ).fetchone()[0]
+        if stamp is None:
+            return None
+    return deltas + 1, stamp
 
 
 def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
@@ -306,25 +348,39 @@ def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     )
 
 
-def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int, work: dict) -> None:
+def _apply_delta(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    deltas: int,
+    stamp: datetime | None,
+    work: dict,
+) -> None:
+    views = _views(con)
     con.execute("begin transaction")
-    for schema, table in work:
+    for (schema, table), columns in work.items():
         target = f'published.{schema}."{table}"'
+        source = f'{schema}."{table}"'
+        select = _select_list(columns)
         if schema == "marts" and table in PER_COOKIE_MARTS:
-            source = f'{schema}."{table}"'
             # by the cookies' lookup keys, as the build replaced them: every row of a key
-            # (macros/event_key.sql), found reading one integer column; the rows inserted
-            # are then fetched by row id, not read whole to be filtered (macro
-            # rows_with_keys)
+            # (macros/event_key.sql), found reading one integer column
             changed = f"(select cookie_key from {CHANGED_COOKIES})"
             con.execute(f"delete from {target} where cookie_key in {changed}")
-            con.execute(
-                f"insert into {target} select * from {source} where rowid in "
-                f"(select rowid from {source} where cookie_key in {changed})"
-            )
+            if (schema, table) in views:
+                # the rows the last build wrote, which are those keys' rows (module doc)
+                con.execute(
+                    f"insert into {target} select {select} from {source} where {STAMP} = ?",
+                    [stamp],
+                )
+            else:
+                # fetched by row id, not read whole to be filtered (macro rows_with_keys)
+                con.execute(
+                    f"insert into {target} select {select} from {source} where rowid in "
+                    f"(select rowid from {source} where cookie_key in {changed})"
+                )
         else:
             con.execute(f"delete from {target}")
-            con.execute(f'insert into {target} select * from {schema}."{table}"')
+            con.execute(f"insert into {target} select {select} from {source}")
     _record_publish(con, run_id, deltas, work)
     con.execute("commit")
 
@@ -332,9 +388,10 @@ def _apply_delta(con: duckdb.DuckDBPyConnection, run_id: str, deltas: int, work:
 def _copy_everything(con: duckdb.DuckDBPyConnection, run_id: str, work: dict) -> None:
     for schema in PUBLISHED_SCHEMAS:
         con.execute(f"create schema if not exists published.{schema}")
-    for schema, table in work:
+    for (schema, table), columns in work.items():
         con.execute(
-            f'create table published.{schema}."{table}" as select * from {schema}."{table}"'
+            f'create table published.{schema}."{table}" as '
+            f'select {_select_list(columns)} from {schema}."{table}"'
         )
     _record_publish(con, run_id, 0, work)
 

@@ -14,9 +14,14 @@
             started_at timestamp,
             finished_at timestamp
         );
-        insert into ops.dbt_invocations values (
+        -- the models' stamp of the rows they write (macro invocation_started_at): the
+        -- publish finds the rows of marts.pageviews, a view, that this build rewrote by it
+        alter table ops.dbt_invocations add column if not exists rows_built_at timestamp;
+        insert into ops.dbt_invocations
+            (invocation_id, command, full_refresh, started_at, finished_at, rows_built_at)
+        values (
             '{{ invocation_id }}', '{{ flags.WHICH }}', {{ 'true' if flags.FULL_REFRESH else 'false' }},
-            now()::timestamp, null
+            now()::timestamp, null, {{ webfunnel.invocation_started_at() }}
         )
     {%- endif -%}
 {%- endmacro %}

@@ -57,8 +57,11 @@ def _damage(warehouse: Path) -> None:
     start, end = WINDOW
     con = duckdb.connect(str(work_db_for(warehouse)))
     try:
+        # marts.pageviews is a view of the sessionized rows on DuckDB: damaged through them
         con.execute(
-            "delete from marts.pageviews where created_at >= ? and created_at < ?", [start, end]
+            "delete from intermediate.int_pageviews_sessionized "
+            "where created_at >= ? and created_at < ?",
+            [start, end],
         )
         con.execute("delete from marts.traffic_hourly where hour >= ? and hour < ?", [start, end])
         con.execute("update marts.sessions set pageviews = 0 where cookie = 'c_carol'")

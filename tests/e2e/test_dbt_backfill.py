@@ -42,7 +42,8 @@ def test_dbt_window_backfill_restores_a_damaged_day(handmade_reference, tmp_path
     con = duckdb.connect(str(work))
     try:
         day = "created_at >= '2026-11-03' and created_at < '2026-11-04'"
-        con.execute(f"delete from marts.pageviews where {day}")
+        # marts.pageviews is a view of the sessionized rows on DuckDB: damaged through them
+        con.execute(f"delete from intermediate.int_pageviews_sessionized where {day}")
         con.execute(
             "delete from marts.traffic_hourly where hour >= '2026-11-03' and hour < '2026-11-04'"
         )

@@ -89,9 +89,13 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     compiled = next(target.rglob("column_values_visitors.sql")).read_text()
     assert "cookie_key in (select cookie_key from" in compiled and "int_cookies_changed" in compiled
     assert "rowid in (select rowid from" in compiled  # macro rows_with_keys
-    # pageviews -> sessions: child and parent both confined to the changed cookies
+    # pageviews -> sessions: child and parent both confined to the changed cookies; the
+    # child, a view on DuckDB (no row ids), by the stamp of the rows this build wrote
     relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
-    assert relationship.count("int_cookies_changed") == 2 and "dbt_parent" in relationship
+    assert relationship.count("int_cookies_changed") == 1 and "dbt_parent" in relationship
+    assert relationship.count("built_at = cast(") == 1
+    pageviews = next(target.rglob("column_values_pageviews.sql")).read_text()
+    assert "built_at = cast(" in pageviews and "rowid" not in pageviews
     # retention's cohort members: the changed cookies' and persons' rows
     members = next(target.rglob("column_values_int_cohort_members_assigned.sql")).read_text()
     assert "int_cookies_changed" in members and "int_persons_changed" in members
@@ -213,9 +217,10 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
 def test_the_marts_read_the_cookies_this_invocation_sessionized(handmade_reference, tmp_path):
     """An incremental build's per-cookie models read the sessionized rows it wrote (column
     built_at, macro built_in_this_invocation): carol's, changed by part 2, and no other
-    cookie's. A `dbt run` by hand of `pageviews` alone, without the sessionization, reads
-    none and changes nothing: a value planted in carol's `marts.pageviews` row stays, where
-    reading the changed cookies by key would have rewritten it."""
+    cookie's. A `dbt run` by hand of `sessions` alone, without the sessionization, reads
+    none and changes nothing: a value planted in carol's `marts.sessions` row stays, where
+    reading the changed cookies by key would have rewritten it. (`marts.pageviews` is a view
+    on DuckDB: it shows the sessionized rows as they are.)"""
     source, _ = handmade_reference
     landing, args, work = _first_run(source, tmp_path)
     _land(source, landing, PART_TWO)
@@ -234,13 +239,14 @@ def test_the_marts_read_the_cookies_this_invocation_sessionized(handmade_referen
         assert all(count == 1 for _, count in built)  # a cookie's rows are written at once
         assert latest == [("c_carol",)]  # the full build wrote alice's and bob's
         planted = con.execute(
-            "update marts.pageviews set url = 'planted' where cookie = 'c_carol'"
+            "update marts.sessions set landing_url = 'planted' where cookie = 'c_carol'"
         ).fetchone()[0]
-        assert planted >= 2
+        # carol's sessions: p7 23:50 and p8 00:15 (25 minutes apart), then p9 00:50
+        assert planted == 2
 
     env = {**os.environ, "WEBFUNNEL_WORK_DB": str(work)}
     done = subprocess.run(
-        [DBT, "run", "--select", "pageviews",
+        [DBT, "run", "--select", "sessions",
          "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
          "--target-path", str(tmp_path / "target-by-hand"), "--log-path", str(tmp_path / "logs")],
         capture_output=True, text=True, env=env, timeout=600,
@@ -248,5 +254,6 @@ def test_the_marts_read_the_cookies_this_invocation_sessionized(handmade_referen
     assert done.returncode == 0, done.stdout[-2000:]
     with duckdb.connect(str(work), read_only=True) as con:
         assert con.execute(
-            "select count(*) from marts.pageviews where cookie = 'c_carol' and url = 'planted'"
+            "select count(*) from marts.sessions where cookie = 'c_carol' "
+            "and landing_url = 'planted'"
         ).fetchone() == (planted,)
