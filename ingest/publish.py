@@ -216,7 +216,7 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
         try:
             con.execute("set TimeZone = 'UTC'")
             limit_memory(con)
-            work = _base_tables(con, _current_catalog(con))
+            work = _layout(con, _current_catalog(con))
             mode = "full"
             if next_file.copy_of_published():
                 con.execute(f"attach '{temporary}' as published")
@@ -247,7 +247,7 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
             next_file.close()
 
 
-def _base_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str, str], list]:
+def _layout(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str, str], list]:
     """(schema, table) -> [(column, type), ...] of what ``catalog`` publishes: the tables of
     the published schemas, and the views of ``marts`` without their ``built_at``."""
     rows = con.execute(
@@ -296,7 +296,7 @@ def _deltas_allowed(
 ) -> tuple[int, datetime | None] | None:
     """When a delta is exact, the delta count of the new file and the stamp of the rows the
     last build wrote (``built_at``; None if no view needs it); else None (copy everything)."""
-    published = _base_tables(con, "published")
+    published = _layout(con, "published")
     published.pop(("ops", "published"), None)
     if work != published or ("ops", "dbt_invocations") not in work:
         return None  # a first publish, a new layout, or no record of what dbt did
