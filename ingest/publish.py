@@ -217,12 +217,13 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
             con.execute("set TimeZone = 'UTC'")
             limit_memory(con)
             work = _layout(con, _current_catalog(con))
+            views = _views(con)
             mode = "full"
             if next_file.copy_of_published():
                 con.execute(f"attach '{temporary}' as published")
-                allowed = _deltas_allowed(con, work)
+                allowed = _deltas_allowed(con, work, views)
                 if allowed is not None:
-                    _apply_delta(con, run_id, *allowed, work)
+                    _apply_delta(con, run_id, *allowed, work, views)
                     mode = "delta"
                 else:
                     con.execute("detach published")
@@ -292,7 +293,7 @@ def _current_catalog(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _deltas_allowed(
-    con: duckdb.DuckDBPyConnection, work: dict
+    con: duckdb.DuckDBPyConnection, work: dict, views: set[tuple[str, str]]
 ) -> tuple[int, datetime | None] | None:
     """When a delta is exact, the delta count of the new file and the stamp of the rows the
     last build wrote (``built_at``; None if no view needs it); else None (copy everything)."""
@@ -326,11 +327,9 @@ def _deltas_allowed(
     ):
         return None
     stamp = None
-    if _views(con):
-        # the last build's stamp: the build since the file, or the file's own if none ran
-        recorded = {row[0] for row in con.execute("describe ops.dbt_invocations").fetchall()}
-        if "rows_built_at" not in recorded:
-            return None  # recorded by an earlier version
+    if views:
+        # the last build's stamp: the build since the file, or the file's own if none ran.
+        # The invocation that created a view recorded it (macros/record_invocation.sql)
         stamp = con.execute(
             "select rows_built_at from ops.dbt_invocations order by started_at desc limit 1"
         ).fetchone()[0]
@@ -354,8 +353,8 @@ def _apply_delta(
     deltas: int,
     stamp: datetime | None,
     work: dict,
+    views: set[tuple[str, str]],
 ) -> None:
-    views = _views(con)
     con.execute("begin transaction")
     for (schema, table), columns in work.items():
         target = f'published.{schema}."{table}"'

@@ -1,11 +1,11 @@
 {#- One row per human page view: a projection of int_pageviews_sessionized.
 
     On DuckDB it is a view in the working database. The pipeline publishes the marts to the
-    file BI tools read, and the publish writes this view's rows there as a table, all of them
-    or the changed cookies' (ingest/publish.py), without the view's built_at stamp. A table here would be a second copy of
-    the sessionized rows: 2.7 GB of the 28-day bench's 9.9 GB working database, a copy of
-    40 M rows in each full build (51 s) and a delete and insert by cookie key in each hourly
-    one. Elsewhere (PostgreSQL, Redshift), BI tools query the warehouse itself: there it is
+    file BI tools read, and the publish writes this view's rows there as a table, all of
+    them or the changed cookies' (ingest/publish.py), without the view's built_at stamp. A
+    table here would be a second copy of the sessionized rows: 2.7 GB of the 28-day bench's
+    9.9 GB working database, a copy of 40 M rows in each full build (51 s) and a delete and
+    insert by cookie key in each hourly one. Elsewhere (PostgreSQL, Redshift), BI tools query the warehouse itself: there it is
     an incremental table, distributed and sorted for them (dbt_project.yml). -#}
 {{
     config(
