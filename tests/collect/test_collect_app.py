@@ -385,8 +385,10 @@ def test_periodic_roll_while_serving(config):
             client.post("/collect", json=pageview("live"), headers={"Origin": SITE}).status_code
             == 204
         )
+        # The roll's process writes the file before the server counts its events: wait for
+        # the count, which comes last.
         deadline = time.monotonic() + 5
-        while not landed_files(config.landing, "pings") and time.monotonic() < deadline:
+        while client.get("/healthz").json()["rolled_events"] == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert [p["event_id"] for p in read_landing(config.landing, "pings")] == ["live"]
         assert client.get("/healthz").json()["rolled_events"] == 1
+        assert [p["event_id"] for p in read_landing(config.landing, "pings")] == ["live"]
