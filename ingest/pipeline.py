@@ -28,8 +28,9 @@ from ingest.publish import NextFile, is_behind, publish
 from ingest.sources import SOURCES
 
 _FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
-# the width of macro cookie_key's stored keys (tests narrow it to make collisions common)
-COOKIE_KEY_BITS = "WEBFUNNEL_COOKIE_KEY_BITS"
+# the widths of the stored lookup keys of macros cookie_key and event_key (tests narrow
+# them to make collisions common)
+KEY_BITS = ("WEBFUNNEL_COOKIE_KEY_BITS", "WEBFUNNEL_EVENT_KEY_BITS")
 # recorded in ops.build_state in place of a fingerprint when an incremental build must be
 # followed by a full refresh (conflicting_redeliveries): the next build is one, until one
 # succeeds, even when this run is killed before it
@@ -86,9 +87,11 @@ class RunSummary:
 
 def project_fingerprint() -> str:
     """A hash of the transformation logic: when it changes, the models are rebuilt. The
-    width of the stored cookie keys (macro ``cookie_key``) is part of it."""
+    widths of the stored lookup keys (macros ``cookie_key`` and ``event_key``) are part of
+    it."""
     digest = hashlib.sha256()
-    digest.update(f"cookie_key_bits={os.environ.get(COOKIE_KEY_BITS, '64')}".encode())
+    for variable in KEY_BITS:
+        digest.update(f"{variable}={os.environ.get(variable, '64')}".encode())
     for entry in _FINGERPRINTED:
         path = PROJECT_ROOT / entry
         files = sorted(path.rglob("*")) if path.is_dir() else [path]

@@ -10,11 +10,12 @@
     other content), and only winners come out: a new record, or a delivery that comes
     before the stored one. A reloaded batch ties with
     its own stored row, and the stored row stays. Deliveries compete per id, so a stored row
-    that only shares the lookup value (another record of the same person, or an MD5
-    collision of event_key) is a stored row of another record and never wins.
+    that only shares the lookup value (another record of the same person, or another event
+    whose event_key collides) is a stored row of another record and never wins.
 
-    For events the id is event_id and the lookup event_key (`event_key(event_id)`); for
-    CRM contact states the id is (person_id, updated_at) and the lookup person_id.
+    For events the id is event_id and the lookup event_key (`event_key(event_id)`, 64 bits
+    of its MD5 on DuckDB); for CRM contact states the id is (person_id, updated_at) and the
+    lookup person_id.
 
     content_columns: [(name, type), ...], the columns between the id and lookup columns and
     batch_id.
@@ -130,21 +131,30 @@ final as (
 
 {#- The incremental strategy of the staging models that keep one row per event
     (first_delivery_ctes), `incremental_strategy='first_deliveries'`: delete+insert by the
-    lookup key, with the delete confined to the stored rows at or after the earliest
-    partition written. A stored delivery that a written one replaces comes after it (the
-    partition decides first), so none is missed; and the table holds its rows about in
-    partition order, so min/max statistics skip the row groups before that partition
-    instead of every stored key being read (0.2 s at 41 M pings, growing with the history,
-    for one hour of new events). Plain SQL, the same on DuckDB, PostgreSQL and Redshift. -#}
+    unique key, [lookup key, id], with the delete confined to the stored rows at or after
+    the earliest partition written. A stored delivery that a written one replaces comes
+    after it (the partition decides first), so none is missed; and the table holds its rows
+    about in partition order, so min/max statistics skip the row groups before that
+    partition instead of every stored key being read (0.2 s at 41 M pings, growing with the
+    history, for one hour of new events).
+
+    A stored row is deleted when each key column's value is among the written rows': the
+    lookup key, an integer, narrows the rows first, and the id decides. The key is a
+    function of the id, so a row whose id was written has a written key too, and this is
+    exactly "its id was written": a stored event of another id that shares the key (macro
+    event_key) stays. Plain SQL, the same on DuckDB, PostgreSQL and Redshift. -#}
 {% macro get_incremental_first_deliveries_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
-    {%- set key = arg_dict['unique_key'] -%}
+    {%- set keys = arg_dict['unique_key'] -%}
+    {%- set keys = [keys] if keys is string else keys -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ target }}
     where
+        {%- for key in keys %}
         {{ key }} in (select {{ key }} from {{ source }})
-        and partition_at >= (select min(partition_at) from {{ source }});
+        and
+        {%- endfor %} partition_at >= (select min(partition_at) from {{ source }});
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ source }}

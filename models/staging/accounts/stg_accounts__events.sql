@@ -5,7 +5,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='event_key',
+        unique_key=['event_key', 'event_id'],
         incremental_strategy='first_deliveries',
     )
 }}

@@ -1,7 +1,9 @@
 """The per-cookie models find a changed cookie's rows by its lookup key (macro cookie_key),
-64 bits of its MD5. Cookies that share a key must cost work, never a wrong row: with the key
-narrowed to 2 bits (4 keys for every cookie), incremental runs with late files still give
-exactly the marts of one full run with the normal key."""
+and the staging models an event's stored delivery by its (macro event_key): 64 bits of an
+MD5 each. Cookies or events that share a key must cost work, never a wrong row: with both
+keys narrowed to 2 bits (4 keys for every cookie, 4 for every event), incremental runs with
+late files and redeliveries still give exactly the marts of one full run with the normal
+keys."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def _marts_without_keys(warehouse: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def test_colliding_cookie_keys_keep_the_incremental_marts_exact(tmp_path):
+def test_colliding_keys_keep_the_incremental_marts_exact(tmp_path):
     source = tmp_path / "generated"
     generate(source, date(2026, 11, 2), 2, 120, seed=5)
     files = sorted(p.relative_to(source) for p in source.rglob("*.parquet"))
@@ -98,7 +100,7 @@ def test_colliding_cookie_keys_keep_the_incremental_marts_exact(tmp_path):
             shutil.copy2(source / file, landing / file)
         webfunnel(
             "run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse),
-            env={"WEBFUNNEL_COOKIE_KEY_BITS": "2"},
+            env={"WEBFUNNEL_COOKIE_KEY_BITS": "2", "WEBFUNNEL_EVENT_KEY_BITS": "2"},
         )  # fmt: skip
     assert _marts_without_keys(warehouse) == _marts_without_keys(full)
 
@@ -113,6 +115,12 @@ def test_colliding_cookie_keys_keep_the_incremental_marts_exact(tmp_path):
         changed_keys, changed = con.execute(
             "select count(distinct cookie_key), count(*) from intermediate.int_cookies_changed"
         ).fetchone()
+        # and 4 keys for all the events: each late file's delete of replaced deliveries
+        # matched, by key, every stored event of the partitions after it
+        event_keys, events = con.execute(
+            "select count(distinct event_key), count(distinct event_id) "
+            "from staging.stg_pings__pageviews"
+        ).fetchone()
         fingerprint = con.execute(
             "select project_fingerprint from ops.build_state order by built_at desc limit 1"
         ).fetchone()[0]
@@ -120,6 +128,7 @@ def test_colliding_cookie_keys_keep_the_incremental_marts_exact(tmp_path):
         con.close()
     assert keys == 4 and cookies > 100
     assert changed_keys <= 4 < changed
+    assert event_keys == 4 and events > 100
 
     # the key width is part of the project fingerprint: the normal key on the same
     # warehouse rebuilds every stored key (a full refresh), and the marts stay the same
@@ -130,6 +139,10 @@ def test_colliding_cookie_keys_keep_the_incremental_marts_exact(tmp_path):
             "select count(distinct cookie_key), count(distinct cookie) "
             "from intermediate.int_pageviews_sessionized"
         ).fetchone()
+        event_keys, events = con.execute(
+            "select count(distinct event_key), count(distinct event_id) "
+            "from staging.stg_pings__pageviews"
+        ).fetchone()
         assert (
             con.execute(
                 "select project_fingerprint from ops.build_state order by built_at desc limit 1"
@@ -138,5 +151,5 @@ def test_colliding_cookie_keys_keep_the_incremental_marts_exact(tmp_path):
         )
     finally:
         con.close()
-    assert keys == cookies
+    assert keys == cookies and event_keys == events
     assert read_marts(warehouse) == expected
