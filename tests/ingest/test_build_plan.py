@@ -66,3 +66,15 @@ def test_a_changed_seed_rebuilds_everything_and_reloads_the_seeds(built, project
     args = pipeline.build_args(plan.full_refresh)
     assert args == ("--exclude", "test_type:unit", "--full-refresh", "--no-partial-parse")
     assert "resource_type:seed" not in args
+
+
+@pytest.mark.parametrize("variable", ["WEBFUNNEL_COOKIE_KEY_BITS", "WEBFUNNEL_EVENT_KEY_BITS"])
+def test_each_stored_key_width_is_part_of_the_fingerprint(project, monkeypatch, variable):
+    """A narrower cookie or event key (macros/event_key.sql) changes every stored key, so
+    the models must be rebuilt; the default width is the fingerprint without the variable."""
+    monkeypatch.delenv(variable, raising=False)
+    default = pipeline.project_fingerprint()
+    monkeypatch.setenv(variable, "64")
+    assert pipeline.project_fingerprint() == default
+    monkeypatch.setenv(variable, "2")
+    assert pipeline.project_fingerprint() != default
