@@ -73,6 +73,27 @@ def _marts_without_keys(warehouse: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
+def _stored_keys(work: Path) -> tuple[int, int, int, int, str]:
+    """Distinct cookie keys and cookies of the sessionized rows, distinct event keys and
+    event ids of the staged page views, and the last build's project fingerprint."""
+    con = duckdb.connect(str(work), read_only=True)
+    try:
+        keys, cookies = con.execute(
+            "select count(distinct cookie_key), count(distinct cookie) "
+            "from intermediate.int_pageviews_sessionized"
+        ).fetchone()
+        event_keys, events = con.execute(
+            "select count(distinct event_key), count(distinct event_id) "
+            "from staging.stg_pings__pageviews"
+        ).fetchone()
+        (fingerprint,) = con.execute(
+            "select project_fingerprint from ops.build_state order by built_at desc limit 1"
+        ).fetchone()
+        return keys, cookies, event_keys, events, fingerprint
+    finally:
+        con.close()
+
+
 def test_colliding_keys_keep_the_incremental_marts_exact(tmp_path):
     source = tmp_path / "generated"
     generate(source, date(2026, 11, 2), 2, 120, seed=5)
@@ -105,51 +126,26 @@ def test_colliding_keys_keep_the_incremental_marts_exact(tmp_path):
     assert _marts_without_keys(warehouse) == _marts_without_keys(full)
 
     # the collisions happened: 4 keys for all the cookies, in the stored rows and in the
-    # last run's changed cookies (so each changed cookie's key brought others with it)
-    con = duckdb.connect(str(tmp_path / "incremental.work.duckdb"), read_only=True)
+    # last run's changed cookies (so each changed cookie's key brought others with it); and
+    # 4 keys for all the events: each late file's delete of replaced deliveries matched, by
+    # key, every stored event of the partitions after it
+    work = tmp_path / "incremental.work.duckdb"
+    keys, cookies, event_keys, events, fingerprint = _stored_keys(work)
+    con = duckdb.connect(str(work), read_only=True)
     try:
-        keys, cookies = con.execute(
-            "select count(distinct cookie_key), count(distinct cookie) "
-            "from intermediate.int_pageviews_sessionized"
-        ).fetchone()
         changed_keys, changed = con.execute(
             "select count(distinct cookie_key), count(*) from intermediate.int_cookies_changed"
         ).fetchone()
-        # and 4 keys for all the events: each late file's delete of replaced deliveries
-        # matched, by key, every stored event of the partitions after it
-        event_keys, events = con.execute(
-            "select count(distinct event_key), count(distinct event_id) "
-            "from staging.stg_pings__pageviews"
-        ).fetchone()
-        fingerprint = con.execute(
-            "select project_fingerprint from ops.build_state order by built_at desc limit 1"
-        ).fetchone()[0]
     finally:
         con.close()
     assert keys == 4 and cookies > 100
     assert changed_keys <= 4 < changed
     assert event_keys == 4 and events > 100
 
-    # the key width is part of the project fingerprint: the normal key on the same
-    # warehouse rebuilds every stored key (a full refresh), and the marts stay the same
+    # the key widths are part of the project fingerprint: the normal keys on the same
+    # warehouse rebuild every stored key (a full refresh), and the marts stay the same
     webfunnel("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
-    con = duckdb.connect(str(tmp_path / "incremental.work.duckdb"), read_only=True)
-    try:
-        keys, cookies = con.execute(
-            "select count(distinct cookie_key), count(distinct cookie) "
-            "from intermediate.int_pageviews_sessionized"
-        ).fetchone()
-        event_keys, events = con.execute(
-            "select count(distinct event_key), count(distinct event_id) "
-            "from staging.stg_pings__pageviews"
-        ).fetchone()
-        assert (
-            con.execute(
-                "select project_fingerprint from ops.build_state order by built_at desc limit 1"
-            ).fetchone()[0]
-            != fingerprint
-        )
-    finally:
-        con.close()
+    keys, cookies, event_keys, events, refreshed = _stored_keys(work)
+    assert refreshed != fingerprint
     assert keys == cookies and event_keys == events
     assert read_marts(warehouse) == expected
