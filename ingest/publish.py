@@ -217,11 +217,12 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
             con.execute("set TimeZone = 'UTC'")
             limit_memory(con)
             work = _layout(con, _current_catalog(con))
-            views = _views(con)
+            relations = _relations(con)
+            views = {key for key, kind in relations.items() if key[0] == "marts" and kind == "VIEW"}
             mode = "full"
             if next_file.copy_of_published():
                 con.execute(f"attach '{temporary}' as published")
-                allowed = _deltas_allowed(con, work, views)
+                allowed = _deltas_allowed(con, work, relations, views)
                 if allowed is not None:
                     _apply_delta(con, run_id, *allowed, work, views)
                     mode = "delta"
@@ -273,17 +274,6 @@ def _layout(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str, str
     return tables
 
 
-def _views(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
-    """The views of ``marts`` in the working database."""
-    return set(
-        con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_catalog = current_database() and table_schema = 'marts' "
-            "and table_type = 'VIEW'"
-        ).fetchall()
-    )
-
-
 def _select_list(columns: list) -> str:
     return ", ".join(f'"{name}"' for name, _ in columns)
 
@@ -293,7 +283,10 @@ def _current_catalog(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _deltas_allowed(
-    con: duckdb.DuckDBPyConnection, work: dict, views: set[tuple[str, str]]
+    con: duckdb.DuckDBPyConnection,
+    work: dict,
+    relations: dict[tuple[str, str], str],
+    views: set[tuple[str, str]],
 ) -> tuple[int, datetime | None] | None:
     """When a delta is exact, the delta count of the new file and the stamp of the rows the
     last build wrote (``built_at``; None if no view needs it); else None (copy everything)."""
@@ -301,7 +294,7 @@ def _deltas_allowed(
     published.pop(("ops", "published"), None)
     if work != published or ("ops", "dbt_invocations") not in work:
         return None  # a first publish, a new layout, or no record of what dbt did
-    if ("intermediate", CHANGED_COOKIES.split(".")[1]) not in _relations(con):
+    if tuple(CHANGED_COOKIES.split(".")) not in relations:
         return None
     columns = [row[0] for row in con.execute("describe published.ops.published").fetchall()]
     if "dbt_invocation_id" not in columns or "deltas_since_full" not in columns:
@@ -338,13 +331,15 @@ def _deltas_allowed(
     return deltas + 1, stamp
 
 
-def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
-    return set(
-        con.execute(
-            "select table_schema, table_name from information_schema.tables "
+def _relations(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """(schema, name) -> table type ('BASE TABLE', 'VIEW', ...) of the working database."""
+    return {
+        (schema, name): kind
+        for schema, name, kind in con.execute(
+            "select table_schema, table_name, table_type from information_schema.tables "
             "where table_catalog = current_database()"
         ).fetchall()
-    )
+    }
 
 
 def _apply_delta(

@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingest.publish import STAMP
+
 WEBFUNNEL = str(Path(sys.executable).parent / "webfunnel")
 
 
@@ -63,7 +65,7 @@ def read_marts(warehouse: Path) -> dict[str, list[tuple]]:
         marts = {}
         for name in names:
             columns = [row[0] for row in con.execute(f"describe marts.{name}").fetchall()]
-            select = ", ".join(f'"{column}"' for column in columns if column != "built_at")
+            select = ", ".join(f'"{column}"' for column in columns if column != STAMP)
             marts[name] = con.execute(f"select {select} from marts.{name} order by all").fetchall()
         return marts
     finally:

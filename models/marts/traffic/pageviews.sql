@@ -5,8 +5,9 @@
     them or the changed cookies' (ingest/publish.py), without the view's built_at stamp. A
     table here would be a second copy of the sessionized rows: 2.7 GB of the 28-day bench's
     9.9 GB working database, a copy of 40 M rows in each full build (51 s) and a delete and
-    insert by cookie key in each hourly one. Elsewhere (PostgreSQL, Redshift), BI tools query the warehouse itself: there it is
-    an incremental table, distributed and sorted for them (dbt_project.yml). -#}
+    insert by cookie key in each hourly one. Elsewhere (PostgreSQL, Redshift), BI tools
+    query the warehouse itself: there it is an incremental table, distributed and sorted
+    for them (dbt_project.yml). -#}
 {{
     config(
         materialized=('view' if target.type == 'duckdb' else 'incremental'),
