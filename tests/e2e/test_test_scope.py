@@ -33,6 +33,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DBT = str(Path(sys.executable).parent / "dbt")
 PART_TWO = ("pings/date=2026-11-02/hour=23", "pings/date=2026-11-03/hour=00")
 PART_THREE = ("accounts/date=2026-11-17",)
+# the relationships test of the credits' conversion ids (dbt's generated name)
+CREDITS_TEST = (
+    "relationships_int_conversions_credited_conversion_id__conversion_id__"
+    "ref_int_conversions_unioned_"
+)
 
 
 def _land(source: Path, landing: Path, prefixes: tuple[str, ...] | None) -> None:
@@ -110,6 +115,12 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     assert (
         "stg_ops__batches_new" in contacts and "or person_id in (select person_id from" in contacts
     )
+    # the account events: every row of the new batches' events, by key and row id
+    accounts = next(target.rglob("column_values_stg_accounts__events.sql")).read_text()
+    assert "stg_ops__batches_new" in accounts and "rowid in (select rowid from" in accounts
+    # credits -> conversions: child and parent both confined to the changed persons
+    credits = next(target.rglob("relationships_int_conversions_*.sql")).read_text()
+    assert credits.count("int_persons_changed") == 2 and "dbt_parent" in credits
     # stg_pings__pageviews -> stg_pings__user_agents: the parent is not per cookie, read whole
     lookup = next(target.rglob("relationships_stg_pings__pagev*.sql")).read_text()
     assert "dbt_parent" not in lookup
@@ -128,6 +139,8 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     assert "int_persons_changed" not in members
     relationship = next(target.rglob("relationships_pageviews_session_id*.sql")).read_text()
     assert "int_cookies_changed" not in relationship and "dbt_parent" not in relationship
+    credits = next(target.rglob("relationships_int_conversions_*.sql")).read_text()
+    assert "int_persons_changed" not in credits and "dbt_parent" not in credits
 
     with duckdb.connect(str(work), read_only=True) as con:
         scopes = con.execute("select scope from ops.test_scopes order by decided_at").fetchall()
@@ -145,7 +158,11 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
     `p3` (rows of the first run). The scoped tests count carol's only (1 repeated id, 1
     null); the whole suite counts both (2 and 2). Also planted: the earliest CRM contact
     state twice (a person part 2 has no state of): the scoped test of stg_crm__contacts,
-    confined to the persons of the new batches' states, counts none; the whole suite 1."""
+    confined to the persons of the new batches' states, counts none; the whole suite 1.
+    Account events: `a1` delivered again in one of part 2's batches and `a2` repeated among
+    the first run's rows: scoped 1 (every row of the new batches' events), whole 2. The
+    conversions of a person planted in `int_persons_changed` and of alice (not changed):
+    a conversion id twice and a credit of a missing conversion each, scoped 1, whole 2."""
     source, _ = handmade_reference
     landing, args, work = _first_run(source, tmp_path)
     _land(source, landing, PART_TWO)
@@ -181,6 +198,49 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
             "order by updated_at limit 1"
         ).fetchone()
         assert duplicated == (1,)
+        # account events: a1 delivered again in a new batch of part 2 (its other delivery
+        # is the first run's), and a2 repeated among the first run's rows. The scoped test
+        # reads every row of the new batches' events: a1's two, not a2's
+        new_batch = con.execute(
+            "select batch_id, partition_at from staging.stg_ops__batches_new limit 1"
+        ).fetchone()
+        for event_id, batch in (("a1", new_batch), ("a2", None)):
+            batch_id, partition_at = batch or (None, None)
+            inserted = con.execute(
+                "insert into staging.stg_accounts__events by name "
+                "select * replace (coalesce(?, batch_id) as batch_id, "
+                "coalesce(?, partition_at) as partition_at) "
+                "from staging.stg_accounts__events where event_id = ?",
+                [batch_id, partition_at, event_id],
+            ).fetchone()
+            assert inserted == (1,)
+        # the conversions: part 2 changed no person (carol's cookie is nobody's), so a
+        # planted person stands for a changed one. Alice (unchanged) and the planted person
+        # each get a conversion id twice and a credit of a conversion that does not exist;
+        # the scoped tests count the planted person's only
+        changed = con.execute("select count(*) from intermediate.int_persons_changed").fetchone()
+        assert changed == (0,)
+        con.execute("insert into intermediate.int_persons_changed (person_id) values ('planted')")
+        alice = con.execute(  # alice's signup conversion, copied for both
+            "select conversion_id from intermediate.int_conversions_unioned "
+            "where conversion_stage = 'signup' and person_id = "
+            "(select person_id from staging.stg_signups__signups where event_id = 's1')"
+        ).fetchall()
+        assert len(alice) == 1
+        alice = f"conversion_id = '{alice[0][0]}'"
+        for person_id in ("person_id", "'planted'"):  # alice's own, then the planted one
+            repeated = con.execute(
+                "insert into intermediate.int_conversions_unioned by name "
+                f"select * exclude (range) replace ({person_id} as person_id, "
+                f"'repeated-' || {person_id} as conversion_id) "
+                f"from intermediate.int_conversions_unioned, range(2) where {alice}"
+            ).fetchone()
+            orphan = con.execute(
+                "insert into intermediate.int_conversions_credited by name "
+                f"select * replace ({person_id} as person_id, 'orphan' as conversion_id) "
+                f"from intermediate.int_conversions_credited where {alice} limit 1"
+            ).fetchone()
+            assert repeated == (2,) and orphan == (1,)
 
     def failures(scope: str | None) -> dict[str, int]:
         target = tmp_path / f"target-{scope}"
@@ -191,6 +251,8 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
         subprocess.run(
             [DBT, "test", "--select", "unique_stg_pings__pageviews_event_id",
              "column_values_stg_pings__pageviews", "column_values_stg_crm__contacts",
+             "column_values_stg_accounts__events", "column_values_int_conversions_unioned",
+             CREDITS_TEST,
              "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
              "--target-path", str(target), "--log-path", str(tmp_path / "logs")],
             capture_output=True, text=True, env=env, timeout=600,
@@ -206,11 +268,17 @@ def test_scoped_staging_tests_read_the_new_batches_rows(handmade_reference, tmp_
         "unique_stg_pings__pageviews_event_id": 1,
         "column_values_stg_pings__pageviews": 1,
         "column_values_stg_crm__contacts": 0,
+        "column_values_stg_accounts__events": 1,
+        "column_values_int_conversions_unioned": 1,
+        CREDITS_TEST: 1,
     }
     assert failures(None) == {
         "unique_stg_pings__pageviews_event_id": 2,
         "column_values_stg_pings__pageviews": 2,
         "column_values_stg_crm__contacts": 1,
+        "column_values_stg_accounts__events": 2,
+        "column_values_int_conversions_unioned": 2,
+        CREDITS_TEST: 2,
     }
 
 
