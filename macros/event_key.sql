@@ -89,3 +89,12 @@
 {% macro duckdb__member_key(member_kind, member_id) -%}
     md5_number({{ member_kind }} || ':' || {{ member_id }})
 {%- endmacro %}
+
+{#- The member_key of every changed cookie and person (SQL text: a query of one column), from
+    int_cookies_changed and int_persons_changed: the members the retention models
+    recompute. A model passes refs; a scoped test, the relations from the graph. -#}
+{% macro changed_member_keys(changed_cookies, changed_persons) -%}
+    select {{ webfunnel.member_key("'cookie'", 'cookie') }} from {{ changed_cookies }}
+    union all
+    select {{ webfunnel.member_key("'person'", 'person_id') }} from {{ changed_persons }}
+{%- endmacro %}

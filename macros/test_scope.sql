@@ -100,17 +100,15 @@
         {%- do return(webfunnel.changed_cookie_rows(
             relation, webfunnel.model_relation('int_cookies_changed')
         )) -%}
-    {%- elif name == 'int_cohort_members_assigned' -%}
+    {%- elif name in ('int_cohort_members_assigned', 'int_cohort_activity_joined') -%}
         {#- recomputed per changed member (delete+insert on member_key): the changed
             cookies' and persons' rows, every cohort of each, found by their keys and
-            fetched by row id (macros member_key, rows_with_keys) -#}
-        {%- set cookies = webfunnel.model_relation('int_cookies_changed') -%}
-        {%- set persons = webfunnel.model_relation('int_persons_changed') -%}
+            fetched by row id (macros changed_member_keys, rows_with_keys) -#}
         {%- do return(webfunnel.rows_with_keys(
-            relation, 'member_key',
-            'select ' ~ webfunnel.member_key("'cookie'", 'cookie') ~ ' from ' ~ cookies
-            ~ ' union all select ' ~ webfunnel.member_key("'person'", 'person_id')
-            ~ ' from ' ~ persons
+            relation, 'member_key', webfunnel.changed_member_keys(
+                webfunnel.model_relation('int_cookies_changed'),
+                webfunnel.model_relation('int_persons_changed')
+            )
         )) -%}
     {%- endif -%}
     {%- do return(none) -%}

@@ -53,9 +53,9 @@ def test_nulls_duplicates_and_unaccepted_values_are_counted_per_column(
     results = json.loads((target / "run_results.json").read_text())["results"]
     results = [r for r in results if r["unique_id"].startswith("test.")]
     failed = [r for r in results if r["status"] != "pass"]
-    # one test per model or source with column rules (25, for 78 not-null, 22 unique and 12
+    # one test per model or source with column rules (26, for 87 not-null, 22 unique and 13
     # accepted-values columns); only visitors' fails: 1 + 2 + 2 + 1 rows
-    assert len(results) == 25
+    assert len(results) == 26
     assert [(r["unique_id"].split(".")[2], r["status"], r["failures"]) for r in failed] == [
         ("column_values_visitors", "fail", 6)
     ]

@@ -33,6 +33,22 @@ def _person_with_a_demo(landing: Path) -> str:
     return rows[0][0]
 
 
+def _full_run_then_all_but(
+    source: Path, tmp_path: Path, held_back: str
+) -> tuple[Path, Path, tuple[str, ...]]:
+    """A full run over ``source``; then a first incremental run over a copy of it without
+    the files named ``held_back`` (their folders are copied, empty). Returns the full run's
+    warehouse, the copy's landing and the incremental runs' arguments (their warehouse is
+    ``tmp_path / "incremental.duckdb"``)."""
+    full = tmp_path / "full.duckdb"
+    webfunnel("run", "--quiet", "--landing", str(source), "--warehouse", str(full))
+    landing, warehouse = tmp_path / "landing", tmp_path / "incremental.duckdb"
+    shutil.copytree(source, landing, ignore=shutil.ignore_patterns(held_back))
+    args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    webfunnel("run", *args)
+    return full, landing, args
+
+
 def test_incremental_runs_equal_a_full_run(tmp_path):
     source = tmp_path / "generated"
     generate(source, date(2026, 11, 2), 3, 400, seed=3)
@@ -137,13 +153,8 @@ def test_a_later_login_links_the_cookie_and_its_earlier_page_views(tmp_path):
     later.mkdir(parents=True)
     pq.write_table(login, later / "login.parquet")
 
-    full = tmp_path / "full.duckdb"
-    webfunnel("run", "--quiet", "--landing", str(source), "--warehouse", str(full))
-
-    landing, warehouse = tmp_path / "landing", tmp_path / "incremental.duckdb"
-    shutil.copytree(source, landing, ignore=shutil.ignore_patterns("login.parquet"))
-    args = ("--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
-    webfunnel("run", *args)
+    full, landing, args = _full_run_then_all_but(source, tmp_path, "login.parquet")
+    warehouse = tmp_path / "incremental.duckdb"
     accounts = "select logins, last_login_at, pageviews, active_days from marts.accounts"
     links = (
         "select cookie from intermediate.int_person_cookies_linked "
@@ -162,3 +173,85 @@ def test_a_later_login_links_the_cookie_and_its_earlier_page_views(tmp_path):
     with duckdb.connect(str(work), read_only=True) as con:
         assert "c_alice_laptop" in [row[0] for row in con.execute(links, [ALICE]).fetchall()]
     assert read_marts(warehouse) == read_marts(full)
+
+
+def test_a_correction_that_leaves_a_member_no_active_week(tmp_path):
+    """A cohort member whose cohorts have no active week left loses its old retention rows.
+
+    Two persons on 2026-11-02 (a Monday, the week W0): q pings and signs up that day, p pings
+    that day and signs up on 2026-11-16 (W2), after every ping. A first CRM export makes both
+    customers in W0. So p's user cohort has no active week at all (its only row in
+    int_cohort_activity_joined is the null one), and its customer cohort one: W0. A later
+    correction removes p's customer stage. The incremental run that loads it must delete
+    p's customer row, though p then has no active week in any cohort; left behind, W0's
+    customer cohort (q alone) would count 2 active members. By hand, after the correction:
+    visitors W0 2 of 2 active in week 0, users W0 (q) 1 of 1 and W2 (p) 0 of 1, customers
+    W0 (q) 1 of 1; equal to a full run."""
+    from tests.e2e import handmade
+
+    source = tmp_path / "source"
+    pings = handmade._pings(
+        [
+            ("q1", datetime(2026, 11, 2, 10, 0), "c_q", "https://acme.io/", "", handmade.IPHONE),
+            ("p1", datetime(2026, 11, 2, 10, 30), "c_p", "https://acme.io/", "", handmade.IPHONE),
+        ]
+    )
+    handmade._write(source, "pings", "2026-11-02", 10, "a.parquet", pings)
+
+    def signup(event_id: str, at: datetime, cookie: str, email: str) -> pa.Table:
+        return pa.table(
+            {
+                "event_id": [event_id],
+                "created_at": pa.array([at], handmade.TS),
+                "cookie": [cookie],
+                "email": [email],
+                "referring_channel": pa.array([None], pa.string()),
+            }
+        )
+
+    q_signup = signup("sq", datetime(2026, 11, 2, 10, 5), "c_q", "q@example.com")
+    p_signup = signup("sp", datetime(2026, 11, 16, 9, 0), "c_p", "p@example.com")
+    handmade._write(source, "signups", "2026-11-02", 10, "q.parquet", q_signup)
+    handmade._write(source, "signups", "2026-11-16", 9, "p.parquet", p_signup)
+
+    def crm(emails: list[str], customer_at: datetime | None, updated_at: datetime) -> pa.Table:
+        none = pa.array([None] * len(emails), handmade.TS)
+        return pa.table(
+            {
+                "email": emails,
+                "demo_at": none,
+                "trial_at": none,
+                "customer_at": pa.array([customer_at] * len(emails), handmade.TS),
+                "updated_at": pa.array([updated_at] * len(emails), handmade.TS),
+            }
+        )
+
+    export = crm(["q@example.com", "p@example.com"], datetime(2026, 11, 4), datetime(2026, 11, 5))
+    correction = crm(["p@example.com"], None, datetime(2026, 11, 17, 5, 0))
+    handmade._write(source, "crm", "2026-11-05", 6, "export.parquet", export)
+    handmade._write(source, "crm", "2026-11-17", 6, "correction.parquet", correction)
+
+    full, landing, args = _full_run_then_all_but(source, tmp_path, "correction.parquet")
+    warehouse = tmp_path / "incremental.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        before = con.execute(
+            "select cohort_size, active from marts.retention_weekly "
+            "where cohort_type = 'customer' and cohort_week = '2026-11-02' and weeks_since = 0"
+        ).fetchall()
+    assert before == [(2, 2)]
+    late = "crm/date=2026-11-17/hour=06/correction.parquet"  # its folder was copied, empty
+    shutil.copy2(source / late, landing / late)
+    webfunnel("run", *args)
+
+    assert read_marts(warehouse) == read_marts(full)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cells = con.execute(
+            "select cohort_type, cast(cohort_week as varchar), weeks_since, cohort_size, active "
+            "from marts.retention_weekly order by all"
+        ).fetchall()
+    assert cells == [
+        ("customer", "2026-11-02", 0, 1, 1),
+        ("user", "2026-11-02", 0, 1, 1),
+        ("user", "2026-11-16", 0, 1, 0),
+        ("visitor", "2026-11-02", 0, 2, 2),
+    ]

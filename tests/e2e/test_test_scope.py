@@ -102,8 +102,9 @@ def test_scoped_tests_then_the_whole_suite(handmade_reference, tmp_path):
     pageviews = next(target.rglob("column_values_pageviews.sql")).read_text()
     assert "built_at = cast(" in pageviews and "rowid" not in pageviews
     # retention's cohort members: the changed cookies' and persons' rows
-    members = next(target.rglob("column_values_int_cohort_members_assigned.sql")).read_text()
-    assert "int_cookies_changed" in members and "int_persons_changed" in members
+    for model in ("int_cohort_members_assigned", "int_cohort_activity_joined"):
+        members = next(target.rglob(f"column_values_{model}.sql")).read_text()
+        assert "int_cookies_changed" in members and "int_persons_changed" in members
     # the staged events' unique test: the new batches' events (from the earliest of their
     # partitions on: macro new_batch_rows), by key, fetched by row id
     unique = next(target.rglob("unique_stg_pings__pageviews_event_id*.sql")).read_text()

@@ -1,6 +1,7 @@
 {#- Weekly retention: for each cohort (type, week) and each week since, the members active
     in week cohort_week + weeks_since. Every week up to the latest week with activity gets a
-    row, zeros included, so a BI heatmap has no holes. -#}
+    row, zeros included, so a BI heatmap has no holes. The members' active weeks come joined
+    to their cohorts (int_cohort_activity_joined, incremental): this counts them. -#}
 with
 
 int_cohort_members_assigned as (
@@ -12,6 +13,12 @@ int_cohort_members_assigned as (
 int_activity_weeks_unioned as (
 
     select * from {{ ref('int_activity_weeks_unioned') }}
+
+),
+
+int_cohort_activity_joined as (
+
+    select * from {{ ref('int_cohort_activity_joined') }}
 
 ),
 
@@ -63,22 +70,14 @@ cells as (
 member_activity as (
 
     select
-        int_cohort_members_assigned.cohort_type,
-        int_cohort_members_assigned.cohort_week,
-        cast(
-            {{ dbt.datediff('int_cohort_members_assigned.cohort_week', 'int_activity_weeks_unioned.activity_week', 'day') }}
-            / 7 as integer
-        ) as weeks_since,
+        cohort_type,
+        cohort_week,
+        weeks_since,
         count(*) as active
 
-    -- joined by member_key alone (macro member_key): the kind and id strings are neither
-    -- hashed nor compared
-    from int_cohort_members_assigned
-    inner join int_activity_weeks_unioned
-        on
-            int_cohort_members_assigned.member_key = int_activity_weeks_unioned.member_key
-            and int_activity_weeks_unioned.activity_week >= int_cohort_members_assigned.cohort_week
-    group by 1, 2, 3  -- noqa: AM06
+    from int_cohort_activity_joined
+    where weeks_since is not null
+    group by cohort_type, cohort_week, weeks_since
 
 ),
 
