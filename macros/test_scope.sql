@@ -72,7 +72,7 @@
             persons of int_persons_changed): those persons' rows, fetched by row id. Their
             conversion ids are the person's (md5 of person and stage), so a repeated id
             lies within one person. Whole, the relationships test of the credits read
-            every conversion and every credit: 0.39-0.47 s at 28 days -#}
+            every conversion and every credit: 0.19-0.54 s at 28 days -#}
         {%- do return(webfunnel.rows_with_keys(
             relation, 'person_id',
             'select person_id from ' ~ webfunnel.model_relation('int_persons_changed')
