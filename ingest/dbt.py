@@ -8,6 +8,46 @@ from dataclasses import dataclass, field
 
 from ingest.config import PROJECT_ROOT, Paths
 
+# dbt reads these from the environment, and each changes what a build builds or what its
+# models read: `--empty` (every ref and source limited to no rows), `--sample`, event-time
+# bounds, a resource-type filter, a file diff that finds no project files, deferral to
+# another state, another target or profile, a full refresh. With one of them set (by an
+# engineer trying something, in the shell or the worker's environment) a pipeline build could
+# succeed without taking in the new batches, and the ledger would count them as built: they
+# would be missing from the marts until a full refresh. The pipeline decides these itself
+# (a full refresh when the logic changed, a backfill's window), so its builds ignore them.
+BUILD_CHANGING_DBT_ENV = (
+    "DBT_EMPTY",
+    "DBT_SAMPLE",
+    "DBT_EVENT_TIME_START",
+    "DBT_EVENT_TIME_END",
+    "DBT_RESOURCE_TYPES",
+    "DBT_EXCLUDE_RESOURCE_TYPES",
+    "DBT_PARTIAL_PARSE_FILE_DIFF",
+    "DBT_DEFER",
+    "DBT_DEFER_STATE",
+    "DBT_FAVOR_STATE",
+    "DBT_STATE",
+    "DBT_TARGET",
+    "DBT_PROFILE",
+    "DBT_FULL_REFRESH",
+)
+
+
+def without_build_changing_env(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``environ`` without ``BUILD_CHANGING_DBT_ENV``, and the names it had of them."""
+    ignored = sorted(name for name in BUILD_CHANGING_DBT_ENV if name in environ)
+    return {k: v for k, v in environ.items() if k not in ignored}, ignored
+
+
+def warn_ignored(ignored: list[str]) -> None:
+    if ignored:
+        print(
+            f"webfunnel: ignoring {', '.join(ignored)} from the environment: the pipeline's "
+            "dbt builds always build every model over all the new batches",
+            file=sys.stderr,
+        )
+
 
 @dataclass
 class DbtResult:
@@ -63,6 +103,11 @@ def run_dbt(
     keys this build recomputes (``macros/test_scope.sql``)."""
     dbt_runner = _import_dbt()
     paths.export_env()
+    # dbt reads os.environ itself, in this process: the pipeline's
+    _, ignored = without_build_changing_env(dict(os.environ))
+    warn_ignored(ignored)
+    for name in ignored:
+        del os.environ[name]
     os.environ["WEBFUNNEL_TEST_SCOPE"] = test_scope
     paths.dbt_log_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -90,6 +135,11 @@ def run_dbt(
             result.failures.append(f"{name}: {message[0] if message else status}")
     if outcome.exception is not None:
         result.failures.append(f"dbt: {str(outcome.exception).splitlines()[0]}")
+    if command == "build" and result.success and result.models_built == 0:
+        # a pipeline build selects every model: one that ran none took in nothing, and
+        # must not be recorded as having built the new batches
+        result.success = False
+        result.failures.append("dbt: the build ran no models (dbt found none to run: see its log)")
     return result
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from typing import Any
 import duckdb
 
 from ingest.config import PROJECT_ROOT
+from ingest.dbt import warn_ignored, without_build_changing_env
 from ingest.errors import WebfunnelError, first_line
 from ingest.ledger import (
     AWAITING_RETRY,
@@ -493,11 +495,31 @@ def dbt_build(target: str = "postgres", *extra: str, quiet: bool = True) -> None
         str(workdir / "logs"),
         *extra,
     ]
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env, ignored = without_build_changing_env(dict(os.environ))
+    warn_ignored(ignored)
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    results = workdir / "run_results.json"
+    results.unlink(missing_ok=True)
     completed = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     if completed.returncode != 0:
         tail = (completed.stdout + completed.stderr).strip().splitlines()[-15:]
         raise WebfunnelError(f"dbt build --target {target} failed:\n" + "\n".join(tail))
+    if _models_built(results) == 0:  # as ingest.dbt.run_dbt: a build that took in nothing
+        raise WebfunnelError(
+            f"dbt build --target {target} ran no models (dbt found none to run); "
+            f"see {workdir / 'logs' / 'dbt.log'}"
+        )
+
+
+def _models_built(run_results: Path) -> int:
+    if not run_results.exists():
+        return 0
+    results = json.loads(run_results.read_text()).get("results", [])
+    return sum(
+        1
+        for result in results
+        if result.get("unique_id", "").startswith("model.") and result.get("status") == "success"
+    )
 
 
 def build_if_needed(
