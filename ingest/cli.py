@@ -204,6 +204,11 @@ def _report(args: argparse.Namespace) -> None:
     except ReportError as exc:
         raise WebfunnelError(str(exc)) from exc
     print(f"dashboard written to {Path(result.out).absolute()}")
+    # the page names its gaps; a scheduled `report` should not need the page opened to see them
+    if not result.has_data:
+        print(f"webfunnel: the dashboard shows no data: {result.reason}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"webfunnel: warning: {warning}", file=sys.stderr)
 
 
 def _summary(args: argparse.Namespace) -> None:

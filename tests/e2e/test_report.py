@@ -564,6 +564,23 @@ def test_partial_marts_render_with_a_warning(tmp_path: Path) -> None:
     assert dom.by_id("kpi-accounts").attrs["data-value"] == "0"
 
 
+def test_the_command_names_the_gaps_on_stderr(tmp_path: Path) -> None:
+    """`webfunnel report` on a half-built warehouse: exit 0, the page written, and each gap
+    one line on stderr, where a scheduled run's log shows it."""
+    from tests.conftest import webfunnel
+
+    path = build_warehouse(tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(path))
+    con.execute("drop table marts.channel_attribution")
+    con.close()
+    out = tmp_path / "report.html"
+    result = webfunnel("report", "--out", str(out), "--warehouse", str(path))
+    assert result.stdout.strip() == f"dashboard written to {out}"
+    assert result.stderr.strip().splitlines() == [
+        "webfunnel: warning: marts.channel_attribution does not exist yet"
+    ]
+
+
 # ---------------------------------------------------------------------------- Chromium
 
 CHROMIUM_FLAGS = [

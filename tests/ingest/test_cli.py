@@ -63,6 +63,11 @@ def test_report_without_warehouse_writes_no_data_page(tmp_path):
     result = webfunnel("report", "--out", str(out), "--warehouse", str(tmp_path / "missing.duckdb"))
     assert result.returncode == 0
     assert "No data yet" in out.read_text()
+    # and says so, in one line, where a scheduler's log shows it
+    assert result.stderr.strip().splitlines() == [
+        f"webfunnel: the dashboard shows no data: The warehouse {tmp_path / 'missing.duckdb'} "
+        "does not exist."
+    ]
 
 
 def test_summary_without_warehouse(tmp_path):
