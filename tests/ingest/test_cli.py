@@ -58,6 +58,31 @@ def test_bad_arguments(tmp_path, args, expected):
     _one_line_error(result, expected)
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--port", "99999"), "argument --port: must be from 1 to 65535: '99999'"),
+        (("--port", "80x"), "argument --port: not a whole number: '80x'"),
+        (("--workers", "0"), "argument --workers: must be at least 1: '0'"),
+        (("--roll-interval", "0"), "argument --roll-interval: must be a positive number"),
+        (("--rotate-seconds", "nan"), "argument --rotate-seconds: must be a positive number"),
+        (("--max-body-bytes", "0"), "argument --max-body-bytes: must be at least 1: '0'"),
+        (("--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
+    ],
+)
+def test_bad_collector_arguments(tmp_path, args, expected):
+    """Each of these once started a collector with a setting that makes no sense (a zero
+    roll interval, no workers, a zero body limit) or ended in an internal error (a port out
+    of range, an unknown log level). The timeout fails the test, rather than hanging it, if
+    one starts again."""
+    result = webfunnel(
+        "collect", "--landing", str(tmp_path / "landing"), "--wal-dir", str(tmp_path / "wal"),
+        *args, check=False, timeout=60,
+    )  # fmt: skip
+    _one_line_error(result, expected)
+    assert not (tmp_path / "wal").exists()  # nothing was started
+
+
 def test_report_without_warehouse_writes_no_data_page(tmp_path):
     out = tmp_path / "dash.html"
     result = webfunnel("report", "--out", str(out), "--warehouse", str(tmp_path / "missing.duckdb"))
