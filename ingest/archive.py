@@ -16,9 +16,10 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.config import env_number
 from ingest.ledger import ARCHIVED, ARCHIVING, DISCARDED, SUCCEEDED, Ledger
 
-RETENTION_DAYS = float(os.environ.get("WEBFUNNEL_RETENTION_DAYS", "30"))
+RETENTION_DAYS = env_number("WEBFUNNEL_RETENTION_DAYS", 30)
 
 
 def archive_batches(

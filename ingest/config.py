@@ -7,6 +7,7 @@ each run publishes a finished copy of the ``marts`` and ``ops`` schemas by atomi
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -33,6 +34,37 @@ def duckdb_memory_limit() -> str:
             f"WEBFUNNEL_DUCKDB_MEMORY_LIMIT={value!r} is not a size such as 3GB or 512MB"
         )
     return value
+
+
+def env_number(name: str, default: float, *, whole: bool = False, minimum: float = 0) -> float:
+    """A numeric setting from the environment: ``default`` when unset or empty, else a finite
+    number of at least ``minimum`` (a whole one with ``whole``). Anything else is the user's
+    one-line error, not an internal one."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise WebfunnelError(f"{name}={raw!r} is not {kind}") from None
+    if not math.isfinite(value):
+        raise WebfunnelError(f"{name}={raw!r} is not a finite number")
+    if value < minimum:
+        raise WebfunnelError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+def check_dbt_settings() -> None:
+    """The settings profiles.yml reads for dbt's DuckDB connection, checked before a run loads
+    anything: dbt would fail on them only after the load, with a less clear message."""
+    env_number("WEBFUNNEL_DBT_THREADS", 2, whole=True, minimum=1)
+    duckdb_memory_limit()
+    value = os.environ.get("WEBFUNNEL_DUCKDB_CHECKPOINT_THRESHOLD", "").strip()
+    if value and not _MEMORY_LIMIT.match(value):
+        raise WebfunnelError(
+            f"WEBFUNNEL_DUCKDB_CHECKPOINT_THRESHOLD={value!r} is not a size such as 1GB or 512MB"
+        )
 
 
 def limit_memory(con) -> None:

@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ingest.config import env_number
 from ingest.faults import kill_point
 from ingest.ledger import (
     AWAITING_RETRY,
@@ -35,8 +36,8 @@ from ingest.sources import SOURCES, STRING, TIMESTAMP, Source
 from ingest.useragents import parse_new_user_agents
 
 # a file whose Parquet footer is missing is taken as "still being written" for this long
-SETTLE_SECONDS = float(os.environ.get("WEBFUNNEL_SETTLE_SECONDS", "60"))
-MAX_ATTEMPTS = int(os.environ.get("WEBFUNNEL_MAX_ATTEMPTS", "3"))
+SETTLE_SECONDS = env_number("WEBFUNNEL_SETTLE_SECONDS", 60)
+MAX_ATTEMPTS = int(env_number("WEBFUNNEL_MAX_ATTEMPTS", 3, whole=True, minimum=1))
 
 _STRING_TYPES = (
     "VARCHAR",

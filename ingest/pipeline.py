@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from ingest.archive import archive_batches
-from ingest.config import PROJECT_ROOT, Paths, limit_memory
+from ingest.config import PROJECT_ROOT, Paths, check_dbt_settings, env_number, limit_memory
 from ingest.dbt import DbtResult, close_dbt_database, run_dbt
 from ingest.errors import WebfunnelError
 from ingest.faults import kill_after, kill_point
@@ -108,6 +108,7 @@ def _new_run_id() -> str:
 
 def open_work_db(paths: Paths) -> duckdb.DuckDBPyConnection:
     """Open the working database for writing, with clear errors for what users can cause."""
+    check_dbt_settings()
     try:
         paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -226,7 +227,7 @@ def _finish_run(
 
 # an incremental hourly build tests only the keys it recomputed (macros/test_scope.sql) as
 # long as a build with the whole suite succeeded within this many hours
-FULL_TESTS_HOURS = float(os.environ.get("WEBFUNNEL_FULL_TESTS_HOURS", "24"))
+FULL_TESTS_HOURS = env_number("WEBFUNNEL_FULL_TESTS_HOURS", 24)
 
 
 def decide_test_scope(

@@ -83,6 +83,37 @@ def test_bad_collector_arguments(tmp_path, args, expected):
     assert not (tmp_path / "wal").exists()  # nothing was started
 
 
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("WEBFUNNEL_MAX_ATTEMPTS=abc", "WEBFUNNEL_MAX_ATTEMPTS='abc' is not a whole number"),
+        ("WEBFUNNEL_MAX_ATTEMPTS=0", "WEBFUNNEL_MAX_ATTEMPTS='0' must be at least 1"),
+        ("WEBFUNNEL_SETTLE_SECONDS=-1", "WEBFUNNEL_SETTLE_SECONDS='-1' must be at least 0"),
+        ("WEBFUNNEL_RETENTION_DAYS=inf", "WEBFUNNEL_RETENTION_DAYS='inf' is not a finite number"),
+        ("WEBFUNNEL_FULL_TESTS_HOURS=daily", "WEBFUNNEL_FULL_TESTS_HOURS='daily' is not a number"),
+        ("WEBFUNNEL_DBT_THREADS=0", "WEBFUNNEL_DBT_THREADS='0' must be at least 1"),
+        (
+            "WEBFUNNEL_DUCKDB_CHECKPOINT_THRESHOLD=lots",
+            "WEBFUNNEL_DUCKDB_CHECKPOINT_THRESHOLD='lots' is not a size",
+        ),
+    ],
+)
+def test_bad_settings_in_the_environment(tmp_path, setting, expected):
+    """A setting the pipeline cannot use is the user's one-line error before anything is
+    loaded or created. Before, a value that is not a number ended in an internal error, no
+    attempts and a negative settling time were taken, and dbt's two failed the build after
+    the load."""
+    landing = tmp_path / "landing"
+    (landing / "pings" / "date=2026-10-05" / "hour=13").mkdir(parents=True)
+    name, value = setting.split("=")
+    result = webfunnel(
+        "run", "--landing", str(landing), "--warehouse", str(tmp_path / "w.duckdb"),
+        check=False, env={name: value},
+    )  # fmt: skip
+    _one_line_error(result, expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]  # no warehouse, no log
+
+
 def test_report_without_warehouse_writes_no_data_page(tmp_path):
     out = tmp_path / "dash.html"
     result = webfunnel("report", "--out", str(out), "--warehouse", str(tmp_path / "missing.duckdb"))
