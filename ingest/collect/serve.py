@@ -253,6 +253,13 @@ def run_roll(args: argparse.Namespace) -> int:
             return 2
         if upto.tzinfo is None:
             upto = upto.replace(tzinfo=UTC)
+    if not args.wal_dir.is_dir():  # a mistyped --wal-dir would roll nothing and say so calmly
+        print(
+            f"webfunnel collect-roll: no write-ahead log folder {args.wal_dir} "
+            "(the collector's --wal-dir)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         result = roll(args.wal_dir, args.landing, upto)
     except OSError as exc:

@@ -114,6 +114,21 @@ def test_bad_settings_in_the_environment(tmp_path, setting, expected):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]  # no warehouse, no log
 
 
+def test_collect_roll_needs_a_write_ahead_log(tmp_path):
+    """A mistyped --wal-dir is an error, not "rolled 0 segment(s)"; an empty log rolls
+    nothing, and says so."""
+    args = ("collect-roll", "--landing", str(tmp_path / "landing"), "--wal-dir")
+    missing = webfunnel(*args, str(tmp_path / "wal"), check=False, timeout=120)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"webfunnel collect-roll: no write-ahead log folder {tmp_path / 'wal'} "
+        "(the collector's --wal-dir)"
+    ]
+    (tmp_path / "wal").mkdir()
+    empty = webfunnel(*args, str(tmp_path / "wal"), timeout=120)
+    assert empty.stdout.strip() == "rolled 0 segment(s), 0 event(s), 0 file(s)"
+
+
 def test_report_without_warehouse_writes_no_data_page(tmp_path):
     out = tmp_path / "dash.html"
     result = webfunnel("report", "--out", str(out), "--warehouse", str(tmp_path / "missing.duckdb"))
