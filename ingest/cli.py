@@ -14,6 +14,7 @@ import traceback
 from datetime import date, datetime
 from pathlib import Path
 
+from ingest.argtypes import whole_number
 from ingest.config import Paths
 from ingest.errors import WebfunnelError
 from ingest.marts_source import TARGETS, resolve_target
@@ -45,16 +46,6 @@ def _timestamp(value: str) -> datetime:
     return parsed
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
-    return number
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="webfunnel", description="Web analytics as a batch ELT warehouse.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -62,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="write synthetic landing data")
     generate.add_argument("--out", required=True, type=Path)
     generate.add_argument("--start", required=True, type=_date)
-    generate.add_argument("--days", required=True, type=_positive)
-    generate.add_argument("--visitors", required=True, type=_positive)
+    generate.add_argument("--days", required=True, type=whole_number(1))
+    generate.add_argument("--visitors", required=True, type=whole_number(1))
     generate.add_argument("--seed", type=int, default=42)
 
     run = commands.add_parser("run", help="load new landed files and bring the marts up to date")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import multiprocessing
 import os
 import signal
@@ -20,6 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ingest.argtypes import seconds, whole_number
 from ingest.collect.app import CollectorConfig, create_app
 from ingest.collect.events import Limits
 from ingest.collect.roll import roll
@@ -140,42 +140,16 @@ def serve(
             signal.signal(s, h)
 
 
-def _whole_number(low: int, high: int | None = None):
-    """An argparse type: a whole number from ``low`` (up to ``high``), else argparse's
-    one-line error. A zero worker count or body size would otherwise start a collector that
-    serves nothing or refuses every event, and a port out of range fail with a traceback."""
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-        if number < low or (high is not None and number > high):
-            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"must be {bounds}: {value!r}")
-        return number
-
-    return parse
-
-
-def _seconds(value: str) -> float:
-    """A positive, finite number of seconds (a zero interval would spin the roll thread)."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {value!r}")
-    return seconds
-
-
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
+# uvicorn's. Out-of-range values of the numeric options are refused (ingest.argtypes): a
+# zero roll interval would spin the roll thread, no workers or a zero body limit start a
+# collector that serves nothing or refuses every event, a port out of range a traceback.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `webfunnel collect`."""
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=_whole_number(1, 65535), default=8787)
+    parser.add_argument("--port", type=whole_number(1, 65535), default=8787)
     parser.add_argument(
         "--landing",
         type=Path,
@@ -197,11 +171,11 @@ def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
         "'*' allows any)",
     )
     parser.add_argument("--instance", help="name in landed files (default: kept in the WAL)")
-    parser.add_argument("--workers", type=_whole_number(1), default=1)
+    parser.add_argument("--workers", type=whole_number(1), default=1)
     parser.add_argument("--cookie-domain")
-    parser.add_argument("--roll-interval", type=_seconds, default=10.0)
-    parser.add_argument("--rotate-seconds", type=_seconds, default=None)
-    parser.add_argument("--max-body-bytes", type=_whole_number(1), default=Limits.max_body_bytes)
+    parser.add_argument("--roll-interval", type=seconds, default=10.0)
+    parser.add_argument("--rotate-seconds", type=seconds, default=None)
+    parser.add_argument("--max-body-bytes", type=whole_number(1), default=Limits.max_body_bytes)
     parser.add_argument("--forwarded-allow-ips", help="proxies trusted for X-Forwarded-*")
     parser.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS)
 

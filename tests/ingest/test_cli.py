@@ -45,7 +45,7 @@ def test_warehouse_path_under_a_file(tmp_path):
         ),
         (
             ("generate", "--out", "x", "--start", "2026-11-01", "--days", "0", "--visitors", "5"),
-            "must be positive",
+            "must be at least 1: '0'",
         ),
         (("run", "--bogus"), "unrecognized arguments: --bogus"),
     ],
