@@ -36,10 +36,17 @@ def duckdb_memory_limit() -> str:
     return value
 
 
-def env_number(name: str, default: float, *, whole: bool = False, minimum: float = 0) -> float:
+def env_number(
+    name: str,
+    default: float,
+    *,
+    whole: bool = False,
+    minimum: float = 0,
+    maximum: float | None = None,
+) -> float:
     """A numeric setting from the environment: ``default`` when unset or empty, else a finite
-    number of at least ``minimum`` (a whole one with ``whole``). Anything else is the user's
-    one-line error, not an internal one."""
+    number from ``minimum`` (up to ``maximum``; a whole one with ``whole``). Anything else is
+    the user's one-line error, not an internal one."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -52,7 +59,13 @@ def env_number(name: str, default: float, *, whole: bool = False, minimum: float
         raise WebfunnelError(f"{name}={raw!r} is not a finite number")
     if value < minimum:
         raise WebfunnelError(f"{name}={raw!r} must be at least {minimum:g}")
+    if maximum is not None and value > maximum:
+        raise WebfunnelError(f"{name}={raw!r} must be at most {maximum:g}")
     return value
+
+
+def env_port(name: str, default: int) -> int:
+    return int(env_number(name, default, whole=True, minimum=1, maximum=65535))
 
 
 def check_dbt_settings() -> None:

@@ -36,7 +36,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.config import PROJECT_ROOT
+from ingest.config import PROJECT_ROOT, env_number, env_port
 from ingest.dbt import warn_ignored, without_build_changing_env
 from ingest.errors import WebfunnelError, first_line
 from ingest.ledger import (
@@ -105,10 +105,12 @@ where recency = 1
 
 
 def connection_settings(dbname: str | None = None) -> dict[str, Any]:
-    """psycopg2 keyword arguments from the environment, as ``profiles.yml`` reads them."""
+    """psycopg2 keyword arguments from the environment, as ``profiles.yml`` reads them (its
+    threads checked here too, before anything is loaded)."""
+    env_number("WEBFUNNEL_PG_THREADS", 4, whole=True, minimum=1)
     settings: dict[str, Any] = {
         "host": os.environ.get("WEBFUNNEL_PG_HOST", "localhost"),
-        "port": int(os.environ.get("WEBFUNNEL_PG_PORT", "5432")),
+        "port": env_port("WEBFUNNEL_PG_PORT", 5432),
         "user": os.environ.get("WEBFUNNEL_PG_USER") or getpass.getuser(),
         "dbname": dbname or os.environ.get("WEBFUNNEL_PG_DBNAME", "webfunnel"),
         "sslmode": os.environ.get("WEBFUNNEL_PG_SSLMODE", "prefer"),

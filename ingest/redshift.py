@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ingest.config import env_number, env_port
 from ingest.errors import WebfunnelError
 from ingest.ledger import Batch
 from ingest.load import RejectedFile, require_partition
@@ -82,9 +83,10 @@ def connection_settings() -> dict[str, Any]:
             "WEBFUNNEL_RS_METHOD=iam: put temporary credentials from "
             "`aws redshift get-cluster-credentials` in WEBFUNNEL_RS_USER/WEBFUNNEL_RS_PASSWORD"
         )
+    env_number("WEBFUNNEL_RS_THREADS", 8, whole=True, minimum=1)  # profiles.yml's, checked early
     settings: dict[str, Any] = {
         "host": os.environ.get("WEBFUNNEL_RS_HOST", "redshift.invalid"),
-        "port": int(os.environ.get("WEBFUNNEL_RS_PORT", "5439")),
+        "port": env_port("WEBFUNNEL_RS_PORT", 5439),
         "user": os.environ.get("WEBFUNNEL_RS_USER", "webfunnel"),
         "dbname": os.environ.get("WEBFUNNEL_RS_DBNAME", "webfunnel"),
         "sslmode": os.environ.get("WEBFUNNEL_RS_SSLMODE", "verify-full"),

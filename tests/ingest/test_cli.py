@@ -114,6 +114,28 @@ def test_bad_settings_in_the_environment(tmp_path, setting, expected):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]  # no warehouse, no log
 
 
+@pytest.mark.parametrize(
+    ("command", "setting", "expected"),
+    [
+        ("run", "WEBFUNNEL_PG_PORT=5432x", "WEBFUNNEL_PG_PORT='5432x' is not a whole number"),
+        ("run", "WEBFUNNEL_PG_PORT=70000", "WEBFUNNEL_PG_PORT='70000' must be at most 65535"),
+        ("run", "WEBFUNNEL_PG_THREADS=0", "WEBFUNNEL_PG_THREADS='0' must be at least 1"),
+        ("report", "WEBFUNNEL_RS_PORT=x", "WEBFUNNEL_RS_PORT='x' is not a whole number"),
+        ("report", "WEBFUNNEL_RS_THREADS=-2", "WEBFUNNEL_RS_THREADS='-2' must be at least 1"),
+    ],
+)
+def test_bad_server_settings(tmp_path, command, setting, expected):
+    """The same for the servers' settings, checked before connecting: a port that is not a
+    number was an internal error, and dbt's threads failed the build after the load."""
+    target = "postgres" if command == "run" else "redshift"
+    where = (
+        ("--landing", str(tmp_path)) if command == "run" else ("--out", str(tmp_path / "r.html"))
+    )
+    name, value = setting.split("=")
+    result = webfunnel(command, "--target", target, *where, check=False, env={name: value})
+    _one_line_error(result, expected)
+
+
 def test_collect_roll_needs_a_write_ahead_log(tmp_path):
     """A mistyped --wal-dir is an error, not "rolled 0 segment(s)"; an empty log rolls
     nothing, and says so."""
