@@ -15,6 +15,7 @@ batch is loaded exactly once even if the process is killed at any point: a batch
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from pathlib import Path
 import duckdb
 
 from ingest.sources import SOURCES
+
+log = logging.getLogger(__name__)
 
 AWAITING_SCHEDULING = "awaiting_scheduling"
 RUNNING = "running"
@@ -178,12 +181,14 @@ def discover(root: Path) -> list[Batch]:
     values.
     """
     batches: list[Batch] = []
+    strays: list[str] = []
     for source in SOURCES:
         source_dir = root / source
         if not source_dir.is_dir():
             continue
         partitions: dict[str, datetime | None] = {}  # by folder: the file name cannot change it
-        for inside, entry in sorted(_parquet_files(str(source_dir), ""), key=_path_order):
+        found = _parquet_files(str(source_dir), "", strays, f"{source}/")
+        for inside, entry in sorted(found, key=_path_order):
             try:
                 stat = entry.stat()
             except FileNotFoundError:
@@ -202,6 +207,15 @@ def discover(root: Path) -> list[Batch]:
                     file_mtime=datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None),
                 )
             )
+    if strays:  # not batches, so in no ledger: said every run until they are renamed or moved
+        strays.sort()
+        shown = ", ".join(strays[:3]) + (f" and {len(strays) - 3} more" if len(strays) > 3 else "")
+        log.warning(
+            "webfunnel: %d file(s) under %s are not loaded (not named *.parquet): %s",
+            len(strays),
+            root,
+            shown,
+        )
     return batches
 
 
@@ -210,11 +224,14 @@ def _path_order(item: tuple[str, os.DirEntry]) -> list[str]:
     return item[0].split("/")
 
 
-def _parquet_files(directory: str, inside: str) -> Iterator[tuple[str, os.DirEntry]]:
+def _parquet_files(
+    directory: str, inside: str, strays: list[str], prefix: str
+) -> Iterator[tuple[str, os.DirEntry]]:
     """(path below the source folder, entry) of each file named ``*.parquet`` under
     ``directory`` whose name does not start with `.` or `_`, as ``Path.rglob`` finds them:
     symbolic links to files are taken, links to folders not followed, and folders that
-    vanish or cannot be read while listed passed over."""
+    vanish or cannot be read while listed passed over. Other files whose name does not
+    start with `.` or `_` (``x.PARQUET``, ``notes.txt``) go to ``strays``, ``prefix`` first."""
     try:
         with os.scandir(directory) as entries:
             listed = list(entries)
@@ -223,13 +240,17 @@ def _parquet_files(directory: str, inside: str) -> Iterator[tuple[str, os.DirEnt
     for entry in listed:
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from _parquet_files(entry.path, f"{inside}{entry.name}/")
-            elif (
-                entry.name.endswith(".parquet")
-                and not entry.name.startswith((".", "_"))
-                and entry.is_file()
-            ):
+                # in a folder named like a writer's own (`_imported/` of import-crm, Spark's
+                # `_temporary/`), other files are its bookkeeping, not strays
+                hidden = entry.name.startswith((".", "_"))
+                below = [] if hidden else strays
+                yield from _parquet_files(entry.path, f"{inside}{entry.name}/", below, prefix)
+            elif entry.name.startswith((".", "_")) or not entry.is_file():
+                continue
+            elif entry.name.endswith(".parquet"):
                 yield f"{inside}{entry.name}", entry
+            else:
+                strays.append(f"{prefix}{inside}{entry.name}")
         except OSError:
             continue
 

@@ -1,6 +1,6 @@
 """What a run finds in the landing zone: every file named ``*.parquet`` below a source folder,
 in path order, with its partition hour when its folders name one; not a writer's in-flight
-files, other names, or what a link to a folder holds."""
+files, other names (named in a warning instead), or what a link to a folder holds."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _write(root: Path, relative: str, content: bytes = b"x") -> None:
     path.write_bytes(content)
 
 
-def test_the_files_of_a_landing_zone_in_path_order(tmp_path):
+def test_the_files_of_a_landing_zone_in_path_order(tmp_path, caplog):
     landing = tmp_path / "landing"
     for relative in (
         "pings/date=2026-01-01/hour=7/z.parquet",
@@ -62,9 +62,28 @@ def test_the_files_of_a_landing_zone_in_path_order(tmp_path):
     assert sized.batch_id == batch_id_for("pings/date=2026-01-01/hour=7/sized.parquet")
     mtime = (landing / sized.path).stat().st_mtime
     assert sized.file_mtime == datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None)
+    # the two other names are in no ledger: said, every run, so that nothing goes unseen
+    assert [record.getMessage() for record in caplog.records] == [
+        f"webfunnel: 2 file(s) under {landing} are not loaded (not named *.parquet): "
+        "pings/date=2026-01-01/hour=00/a.PARQUET, pings/date=2026-01-01/hour=00/notes.txt"
+    ]
 
 
-def test_an_empty_or_missing_landing_zone_has_no_batches(tmp_path):
+def test_many_stray_files_are_counted_and_three_named(tmp_path, caplog):
+    for name in ("e.csv", "d.csv", "c.csv", "b.csv", "a.csv", "_SUCCESS", ".a.crc"):
+        _write(tmp_path, f"crm/date=2026-01-01/hour=00/{name}")
+    _write(tmp_path, "crm/_imported/0a1b.json")  # import-crm's markers: its own bookkeeping
+    _write(tmp_path, "pings/_temporary/0/part-0.crc")  # a writer's
+    assert discover(tmp_path) == []
+    assert [record.getMessage() for record in caplog.records] == [
+        f"webfunnel: 5 file(s) under {tmp_path} are not loaded (not named *.parquet): "
+        "crm/date=2026-01-01/hour=00/a.csv, crm/date=2026-01-01/hour=00/b.csv, "
+        "crm/date=2026-01-01/hour=00/c.csv and 2 more"
+    ]
+
+
+def test_an_empty_or_missing_landing_zone_has_no_batches(tmp_path, caplog):
     assert discover(tmp_path / "missing") == []
     (tmp_path / "empty" / "pings").mkdir(parents=True)
     assert discover(tmp_path / "empty") == []
+    assert caplog.records == []  # nothing to say
