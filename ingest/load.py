@@ -186,7 +186,22 @@ def _row_checks(source: Source) -> str:
             whens.append(
                 f"when _raw_{name} is not null and {name} is null then 'unparseable {name}'"
             )
+    whens.extend(allowed_value_checks(source, ""))
     return "case\n" + "\n".join(whens) + "\nend"
+
+
+def allowed_value_checks(source: Source, prefix: str) -> list[str]:
+    """The CASE branches rejecting a value outside its column's list (``Source.allowed``),
+    as staging normalises it; ``prefix`` names the column as the query has it."""
+    whens = []
+    for name, values in source.allowed:
+        column = f"{prefix}{name}"
+        listed = ", ".join(f"'{value}'" for value in values)
+        whens.append(
+            f"when nullif(lower(trim({column})), '') not in ({listed}) "
+            f"then 'unknown {name}: ' || trim({column})"
+        )
+    return whens
 
 
 def _arrow_type_name(arrow_type: pa.DataType) -> str:

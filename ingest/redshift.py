@@ -41,7 +41,7 @@ from typing import Any
 from ingest.config import env_number, env_port
 from ingest.errors import WebfunnelError
 from ingest.ledger import Batch
-from ingest.load import RejectedFile, require_partition
+from ingest.load import RejectedFile, allowed_value_checks, require_partition
 from ingest.sources import SOURCES, STRING, TIMESTAMP, Source
 
 # Parquet (Arrow) types a contract column may have, as the DuckDB loader accepts them
@@ -224,6 +224,7 @@ def _reason(source: Source, batch: Batch, types: dict[str, str]) -> str:
             whens.append(
                 f"when _raw_{name} is not null and _typed_{name} is null then 'unparseable {name}'"
             )
+    whens.extend(allowed_value_checks(source, "_typed_"))
     return "case\n            " + "\n            ".join(whens) + "\n        end"
 
 

@@ -18,11 +18,17 @@ class Source:
     # the timestamp that must be present, parseable and (if checked) inside the partition hour
     event_time: str
     event_time_in_partition: bool
+    # columns whose value, lower-cased and trimmed, must be one of a list when present: a row
+    # with another value is quarantined, not left to fail the marts' tests (and the build)
+    allowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def column_names(self) -> list[str]:
         return [name for name, _ in self.columns]
 
+
+# CONTRACT §1's plans, in tier order: seeds/plan_tiers.csv ranks the same ones
+PLANS = ("free", "starter", "pro", "enterprise")
 
 SOURCES: dict[str, Source] = {
     "pings": Source(
@@ -81,5 +87,6 @@ SOURCES: dict[str, Source] = {
         required_strings=("event_id", "cookie", "account_id", "email"),
         event_time="created_at",
         event_time_in_partition=True,
+        allowed=(("plan", PLANS),),
     ),
 }

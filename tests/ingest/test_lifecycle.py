@@ -235,3 +235,38 @@ def test_archiving_moves_finished_batches_past_retention(db, tmp_path):
     # archived files are not rediscovered as new batches
     run(db, landing, "r2")
     assert len(transitions(db, "%old%")) == 5
+
+
+def test_an_account_event_with_an_unknown_plan_is_quarantined(db, tmp_path):
+    """A plan outside the contract's list would fail the accounts mart's test, and with it
+    every build until the file was removed: the row is quarantined instead, and the rest
+    load. Case and spaces are what staging normalises, and an empty plan is none."""
+    folder = tmp_path / "landing" / "accounts" / "date=2026-11-02" / "hour=06"
+    folder.mkdir(parents=True)
+    plans = [" Pro ", "platinum", None, "", "Enterprise"]
+    at = datetime(2026, 11, 2, 6, 30)
+    pq.write_table(
+        pa.table(
+            {
+                "event_id": [f"a{i}" for i in range(len(plans))],
+                "created_at": pa.array([at] * len(plans), pa.timestamp("us")),
+                "cookie": ["c"] * len(plans),
+                "account_id": ["acc"] * len(plans),
+                "email": ["a@b.io"] * len(plans),
+                "event_type": ["plan_change"] * len(plans),
+                "plan": plans,
+            }
+        ),
+        folder / "events.parquet",
+    )
+    _, stats = run(db, tmp_path / "landing", "r1")
+    assert (stats.rows_loaded, stats.rows_quarantined) == (4, 1)
+    assert db.execute("select event_id, plan from raw.accounts order by event_id").fetchall() == [
+        ("a0", " Pro "),
+        ("a2", None),
+        ("a3", ""),
+        ("a4", "Enterprise"),
+    ]
+    assert db.execute("select file_row_number, reason from ops.quarantine").fetchall() == [
+        (1, "unknown plan: platinum")
+    ]

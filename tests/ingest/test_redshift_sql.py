@@ -239,3 +239,34 @@ def test_s3_refusals_are_configuration_errors_not_the_files(message, configurati
     from ingest.redshift_load import _is_configuration_error
 
     assert _is_configuration_error(message) is configuration
+
+
+def test_an_unknown_plan_is_a_row_rule_here_too() -> None:
+    path = "accounts/date=2026-11-02/hour=06/a.parquet"
+    accounts = Batch("a" * 24, "accounts", path, PINGS.partition_at)
+    columns = [
+        ("event_id", "string"),
+        ("created_at", "timestamp[us]"),
+        ("cookie", "string"),
+        ("account_id", "string"),
+        ("email", "string"),
+        ("event_type", "string"),
+        ("plan", "string"),
+    ]
+    insert = _sql(accounts, columns)[2]  # the checked table
+    assert (
+        "when nullif(lower(trim(_typed_plan)), '') not in ('free', 'starter', 'pro', 'enterprise') "
+        "then 'unknown plan: ' || trim(_typed_plan)"
+    ) in insert
+
+
+def test_the_plans_are_the_seeds() -> None:
+    """The loader's list and the tiers the upgrades are ranked by are one list."""
+    import csv
+
+    from ingest.config import PROJECT_ROOT
+    from ingest.sources import PLANS
+
+    with open(PROJECT_ROOT / "seeds" / "plan_tiers.csv", newline="") as seed:
+        tiers = sorted(csv.DictReader(seed), key=lambda row: int(row["plan_rank"]))
+    assert tuple(row["plan"] for row in tiers) == PLANS
