@@ -80,6 +80,13 @@ def check_dbt_settings() -> None:
         )
 
 
+def sql_string(value: object) -> str:
+    """A DuckDB string literal of ``value`` (a path, say) for the statements that take no
+    parameter, such as ATTACH and COPY ... TO: a quote in a folder name is doubled, not the
+    end of the string."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def limit_memory(con) -> None:
     """Apply the memory limit to a DuckDB connection's database instance."""
     con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")

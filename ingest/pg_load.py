@@ -36,7 +36,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.config import PROJECT_ROOT, env_number, env_port
+from ingest.config import PROJECT_ROOT, env_number, env_port, sql_string
 from ingest.dbt import warn_ignored, without_build_changing_env
 from ingest.errors import WebfunnelError, first_line
 from ingest.ledger import (
@@ -212,7 +212,8 @@ class _Staging:
 
     def export(self, query: str, name: str) -> Path:
         target = self.workdir / f"{name}.csv"
-        self.con.execute(f"copy ({query}) to '{target.as_posix()}' (format csv, header false)")
+        to = sql_string(target.as_posix())
+        self.con.execute(f"copy ({query}) to {to} (format csv, header false)")
         return target
 
     def close(self) -> None:

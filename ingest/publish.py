@@ -60,7 +60,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.config import limit_memory
+from ingest.config import limit_memory, sql_string
 from ingest.errors import WebfunnelError
 from ingest.ledger import BATCHES_VIEW_SQL, utcnow
 
@@ -221,7 +221,7 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
             views = {key for key, kind in relations.items() if key[0] == "marts" and kind == "VIEW"}
             mode = "full"
             if next_file.copy_of_published():
-                con.execute(f"attach '{temporary}' as published")
+                con.execute(f"attach {sql_string(temporary)} as published")
                 allowed = _deltas_allowed(con, work, relations, views)
                 if allowed is not None:
                     _apply_delta(con, run_id, *allowed, work, views)
@@ -230,7 +230,7 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
                     con.execute("detach published")
                     next_file.discard()
             if mode == "full":
-                con.execute(f"attach '{temporary}' as published")
+                con.execute(f"attach {sql_string(temporary)} as published")
                 _copy_everything(con, run_id, work)
             con.execute("detach published")
         finally:

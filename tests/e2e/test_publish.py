@@ -68,6 +68,27 @@ def test_hourly_publish_is_a_delta_and_exact(handmade_reference, tmp_path):
     assert 0 < changed[0] < visitors[0]  # a real delta: some cookies, not all
 
 
+def test_folders_with_a_quote_and_a_space(handmade_reference, tmp_path):
+    """A quote in a folder's name ended the SQL string of the publish's ATTACH: the build
+    succeeded and the run failed with an internal parser error, every hour. Both kinds of
+    publish, a backfill and the dashboard, from such folders."""
+    source, expected = handmade_reference
+    root = tmp_path / "it's here"
+    landing, warehouse = root / "land ing", root / "o'clock" / "ware house.duckdb"
+    args = ("--landing", str(landing), "--warehouse", str(warehouse))
+    _land(source, landing, late=False)
+    webfunnel("run", "--quiet", *args)  # a full copy
+    _land(source, landing, late=True)
+    webfunnel("run", "--quiet", *args)  # a delta
+    assert _published(warehouse)[0] == 1
+    assert read_marts(warehouse) == expected
+    webfunnel("backfill", "--quiet", "--start", "2026-11-02", "--end", "2026-11-18", *args)
+    assert read_marts(warehouse) == expected
+    page = root / "dash'board.html"
+    webfunnel("report", "--out", str(page), "--warehouse", str(warehouse))
+    assert "No data yet" not in page.read_text(encoding="utf-8")
+
+
 def test_a_dbt_run_by_hand_makes_the_next_publish_a_full_copy(handmade_reference, tmp_path):
     """A change the next build's delta does not cover (carol has nothing on the late day)
     followed by a dbt invocation by hand: the publish copies everything, so the published
