@@ -21,19 +21,23 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # sorts, joins and aggregates to a temporary folder beside the database instead. profiles.yml
 # has the same default for dbt's connection (and for a plain `dbt` run by hand).
 DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
-_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 DEFAULT_LANDING = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 
 
-def duckdb_memory_limit() -> str:
-    """``WEBFUNNEL_DUCKDB_MEMORY_LIMIT`` (default 3GB), checked: it is pasted into SQL."""
-    value = os.environ.get("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
-    if not _MEMORY_LIMIT.match(value):
-        raise WebfunnelError(
-            f"WEBFUNNEL_DUCKDB_MEMORY_LIMIT={value!r} is not a size such as 3GB or 512MB"
-        )
+def env_size(name: str, default: str) -> str:
+    """A DuckDB size setting from the environment (``default`` when unset), checked: it is
+    pasted into SQL, by the pipeline or by profiles.yml."""
+    value = os.environ.get(name, default).strip()
+    if not _SIZE.match(value):
+        raise WebfunnelError(f"{name}={value!r} is not a size such as {default} or 512MB")
     return value
+
+
+def duckdb_memory_limit() -> str:
+    """``WEBFUNNEL_DUCKDB_MEMORY_LIMIT`` (default 3GB)."""
+    return env_size("WEBFUNNEL_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
 
 
 def env_number(
@@ -73,11 +77,7 @@ def check_dbt_settings() -> None:
     anything: dbt would fail on them only after the load, with a less clear message."""
     env_number("WEBFUNNEL_DBT_THREADS", 2, whole=True, minimum=1)
     duckdb_memory_limit()
-    value = os.environ.get("WEBFUNNEL_DUCKDB_CHECKPOINT_THRESHOLD", "").strip()
-    if value and not _MEMORY_LIMIT.match(value):
-        raise WebfunnelError(
-            f"WEBFUNNEL_DUCKDB_CHECKPOINT_THRESHOLD={value!r} is not a size such as 1GB or 512MB"
-        )
+    env_size("WEBFUNNEL_DUCKDB_CHECKPOINT_THRESHOLD", "1GB")  # profiles.yml's default
 
 
 def sql_string(value: object) -> str:

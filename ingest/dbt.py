@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ingest.config import PROJECT_ROOT, Paths
@@ -34,9 +35,14 @@ BUILD_CHANGING_DBT_ENV = (
 )
 
 
-def without_build_changing_env(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+def build_changing_env(environ: Mapping[str, str]) -> list[str]:
+    """The names of ``BUILD_CHANGING_DBT_ENV`` that ``environ`` has, sorted."""
+    return sorted(name for name in BUILD_CHANGING_DBT_ENV if name in environ)
+
+
+def without_build_changing_env(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """``environ`` without ``BUILD_CHANGING_DBT_ENV``, and the names it had of them."""
-    ignored = sorted(name for name in BUILD_CHANGING_DBT_ENV if name in environ)
+    ignored = build_changing_env(environ)
     return {k: v for k, v in environ.items() if k not in ignored}, ignored
 
 
@@ -104,7 +110,7 @@ def run_dbt(
     dbt_runner = _import_dbt()
     paths.export_env()
     # dbt reads os.environ itself, in this process: the pipeline's
-    _, ignored = without_build_changing_env(dict(os.environ))
+    ignored = build_changing_env(os.environ)
     warn_ignored(ignored)
     for name in ignored:
         del os.environ[name]

@@ -498,7 +498,7 @@ def dbt_build(target: str = "postgres", *extra: str, quiet: bool = True) -> None
         str(workdir / "logs"),
         *extra,
     ]
-    env, ignored = without_build_changing_env(dict(os.environ))
+    env, ignored = without_build_changing_env(os.environ)
     warn_ignored(ignored)
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     results = workdir / "run_results.json"

@@ -140,14 +140,14 @@ def serve(
             signal.signal(s, h)
 
 
-# uvicorn's. Out-of-range values of the numeric options are refused (ingest.argtypes): a
-# zero roll interval would spin the roll thread, no workers or a zero body limit start a
-# collector that serves nothing or refuses every event, a port out of range a traceback.
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 
 
 def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `webfunnel collect`."""
+    """The options of `webfunnel collect`. Out-of-range numbers are refused
+    (``ingest.argtypes``): a zero roll interval would spin the roll thread, no workers or a
+    zero body limit start a collector that serves nothing or refuses every event, and a
+    port out of range end in a traceback."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=whole_number(1, 65535), default=8787)
     parser.add_argument(
