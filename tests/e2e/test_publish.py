@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from ingest.config import work_db_for
-from ingest.publish import NextFile
+from ingest.publish import WASTE_LIMIT, NextFile
 from tests.conftest import read_marts, webfunnel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,65 @@ def test_hourly_publish_is_a_delta_and_exact(handmade_reference, tmp_path):
         con.close()
     assert build_run_id == latest_build
     assert 0 < changed[0] < visitors[0]  # a real delta: some cookies, not all
+
+
+def _bytes_per_row(warehouse: Path) -> float:
+    """The published file's size over the rows of its tables but ``ops.published``."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where not (schema_name = 'ops' and table_name = 'published')"
+        ).fetchall()
+        rows = sum(
+            con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
+            for schema, table in tables
+        )
+    finally:
+        con.close()
+    return warehouse.stat().st_size / rows
+
+
+def test_a_file_that_deltas_left_wasteful_is_written_compact_again(handmade_reference, tmp_path):
+    """A delta leaves the space of the rows it deleted to DuckDB's reuse. The first delta after
+    a full copy records that copy's bytes per row; a later delta whose previous file holds
+    more than WASTE_LIMIT times that makes a full copy instead, as exact."""
+    source, expected = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    parts = ("date=2026-11-02", "date=2026-11-03", None)  # None: the remaining days
+    for part in parts:
+        for file in sorted(source.rglob("*.parquet")):
+            relative = file.relative_to(source)
+            if (part in relative.parts) if part else not (landing / relative).exists():
+                (landing / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, landing / relative)
+        if part == "date=2026-11-03":  # the second run: the first delta, which measures
+            full_copy = _bytes_per_row(warehouse)
+        elif part is None:  # the third: the file as if deltas had left half of it deleted
+            now = _bytes_per_row(warehouse)
+            assert now <= WASTE_LIMIT * full_copy  # as it is, the next publish is a delta
+            con = duckdb.connect(str(warehouse))
+            try:
+                recorded = con.execute("select full_bytes_per_row from ops.published").fetchone()
+                assert recorded == (full_copy,)
+                con.execute(
+                    "update ops.published set full_bytes_per_row = ?", [now / WASTE_LIMIT * 0.99]
+                )
+            finally:
+                con.close()
+        webfunnel(*args)
+        if part == "date=2026-11-02":
+            assert _published(warehouse)[0] == 0  # a first publish copies everything
+        elif part == "date=2026-11-03":
+            assert _published(warehouse)[0] == 1
+    assert _published(warehouse)[0] == 0  # written whole again
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute("select full_bytes_per_row from ops.published").fetchone() == (None,)
+    finally:
+        con.close()
+    assert read_marts(warehouse) == expected
 
 
 def test_folders_with_a_quote_and_a_space(handmade_reference, tmp_path):
