@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.errors import WebfunnelError
 from ingest.sources import SOURCES
 
 log = logging.getLogger(__name__)
@@ -182,12 +183,16 @@ def discover(root: Path) -> list[Batch]:
     """
     batches: list[Batch] = []
     strays: list[str] = []
+    unreadable: list[str] = []
     for source in SOURCES:
         source_dir = root / source
-        if not source_dir.is_dir():
-            continue
+        try:
+            if not source_dir.is_dir():
+                continue
+        except OSError as exc:  # the root itself cannot be searched
+            raise WebfunnelError(f"cannot read {root}: {exc.strerror}") from None
         partitions: dict[str, datetime | None] = {}  # by folder: the file name cannot change it
-        found = _parquet_files(str(source_dir), "", strays, f"{source}/")
+        found = _parquet_files(str(source_dir), "", strays, unreadable, f"{source}/")
         for inside, entry in sorted(found, key=_path_order):
             try:
                 stat = entry.stat()
@@ -216,6 +221,16 @@ def discover(root: Path) -> list[Batch]:
             root,
             shown,
         )
+    if unreadable:  # their files are in no ledger yet: found once the folders can be read
+        shown = ", ".join(unreadable[:3])
+        shown += f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        log.warning(
+            "webfunnel: %d folder(s) under %s cannot be read, and their files are not loaded "
+            "until they can be: %s",
+            len(unreadable),
+            root,
+            shown,
+        )
     return batches
 
 
@@ -225,17 +240,21 @@ def _path_order(item: tuple[str, os.DirEntry]) -> list[str]:
 
 
 def _parquet_files(
-    directory: str, inside: str, strays: list[str], prefix: str
+    directory: str, inside: str, strays: list[str], unreadable: list[str], prefix: str
 ) -> Iterator[tuple[str, os.DirEntry]]:
     """(path below the source folder, entry) of each file named ``*.parquet`` under
     ``directory`` whose name does not start with `.` or `_`, as ``Path.rglob`` finds them:
     symbolic links to files are taken, links to folders not followed, and folders that
-    vanish or cannot be read while listed passed over. Other files whose name does not
-    start with `.` or `_` (``x.PARQUET``, ``notes.txt``) go to ``strays``, ``prefix`` first."""
+    vanish while listed passed over. Other files whose name does not start with `.` or `_`
+    (``x.PARQUET``, ``notes.txt``) go to ``strays``, and folders that cannot be read (their
+    permissions, an I/O error) to ``unreadable`` with the reason, ``prefix`` first."""
     try:
         with os.scandir(directory) as entries:
             listed = list(entries)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        unreadable.append(f"{prefix}{inside} ({exc.strerror})")
         return
     for entry in listed:
         try:
@@ -244,7 +263,9 @@ def _parquet_files(
                 # `_temporary/`), other files are its bookkeeping, not strays
                 hidden = entry.name.startswith((".", "_"))
                 below = [] if hidden else strays
-                yield from _parquet_files(entry.path, f"{inside}{entry.name}/", below, prefix)
+                yield from _parquet_files(
+                    entry.path, f"{inside}{entry.name}/", below, unreadable, prefix
+                )
             elif entry.name.startswith((".", "_")) or not entry.is_file():
                 continue
             elif entry.name.endswith(".parquet"):
