@@ -249,3 +249,46 @@ def test_a_second_publisher_is_refused(handmade_reference, tmp_path):
     )
     webfunnel(*args)
     assert read_marts(warehouse) == expected
+
+
+def test_a_file_no_publish_wrote_is_not_replaced(handmade_reference, tmp_path):
+    """The rename would destroy whatever the warehouse path holds. A file that is not a
+    DuckDB database, or a database without ops.published (another one, given as the
+    warehouse by mistake), stops the run before dbt with a one-line error and is left byte
+    for byte; once it is moved away the run publishes. An empty file holds nothing to lose."""
+    source, expected = handmade_reference
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    args = ("run", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse))
+    _land(source, landing, late=False)
+    _land(source, landing, late=True)
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    try:
+        con.execute("create table sales as select 42 as amount")
+    finally:
+        con.close()
+    advice = "not replaced: move it away or choose another warehouse path"
+    for content, reason in (
+        (
+            b"revenue,2026\n",
+            f'IO Error: The file "{warehouse}" exists, but it is not a valid DuckDB database file!',
+        ),
+        (other.read_bytes(), "it has no ops.published table"),
+    ):
+        warehouse.write_bytes(content)
+        refused = webfunnel(*args, check=False)
+        message = f"{warehouse} is not a warehouse webfunnel published ({reason}); {advice}"
+        assert (refused.returncode, refused.stderr) == (2, f"webfunnel: error: {message}\n")
+        assert warehouse.read_bytes() == content
+        con = duckdb.connect(str(work_db_for(warehouse)), read_only=True)
+        try:
+            last_run = con.execute(
+                "select status, message, models_built from ops.pipeline_runs "
+                "order by started_at desc limit 1"
+            ).fetchone()
+        finally:
+            con.close()
+        assert last_run == ("failed", message, 0)
+    warehouse.write_bytes(b"")
+    webfunnel(*args)
+    assert read_marts(warehouse) == expected
