@@ -34,10 +34,10 @@ A delta leaves the space of the rows it deleted in the file, for DuckDB to reuse
 checkpoints merge row groups thinned by deletes and reuse freed blocks). A previous file
 that holds more than ``WASTE_LIMIT`` times the bytes per row of its last full copy
 (``ops.published.full_bytes_per_row``, measured by the first delta after that copy) gets a
-full copy instead, which writes it compact. On a 2 M-ping history, 72 hourly deltas in a
-row kept the file within 1.04-1.21 times that (1.16 after the 72nd): about one full copy in
-a few hundred runs, where every 24th publish used to copy everything (40-60 s of a 28-day
-hourly run).
+full copy instead, which writes it compact. 30 hourly deltas in a row on the 28-day bench
+history kept the file within 1.00-1.03 times that, 72 on a 2 M-ping history within
+1.04-1.21: a full copy every few hundred runs, where every 24th publish used to copy
+everything (54-61 s of a 28-day hourly run).
 
 The copy of the previous file does not depend on the build, so ``webfunnel run`` starts it in
 a thread before dbt builds (``NextFile.copy_in_background``) and the publish only waits for
