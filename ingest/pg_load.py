@@ -21,7 +21,6 @@ Connection settings come from the same environment variables as the ``postgres``
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import subprocess
@@ -111,7 +110,9 @@ def connection_settings(dbname: str | None = None) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "host": os.environ.get("WEBFUNNEL_PG_HOST", "localhost"),
         "port": env_port("WEBFUNNEL_PG_PORT", 5432),
-        "user": os.environ.get("WEBFUNNEL_PG_USER") or getpass.getuser(),
+        # as profiles.yml, so that dbt and the loader are one role: not the OS account's name,
+        # which differs from $USER where that is unset (a service, cron, a container)
+        "user": os.environ.get("WEBFUNNEL_PG_USER", os.environ.get("USER", "postgres")),
         "dbname": dbname or os.environ.get("WEBFUNNEL_PG_DBNAME", "webfunnel"),
         "sslmode": os.environ.get("WEBFUNNEL_PG_SSLMODE", "prefer"),
         "connect_timeout": 10,
