@@ -213,25 +213,27 @@ def discover(root: Path) -> list[Batch]:
                 )
             )
     if strays:  # not batches, so in no ledger: said every run until they are renamed or moved
-        strays.sort()
-        shown = ", ".join(strays[:3]) + (f" and {len(strays) - 3} more" if len(strays) > 3 else "")
         log.warning(
             "webfunnel: %d file(s) under %s are not loaded (not named *.parquet): %s",
             len(strays),
             root,
-            shown,
+            _first_three(sorted(strays)),
         )
     if unreadable:  # their files are in no ledger yet: found once the folders can be read
-        shown = ", ".join(unreadable[:3])
-        shown += f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
         log.warning(
             "webfunnel: %d folder(s) under %s cannot be read, and their files are not loaded "
             "until they can be: %s",
             len(unreadable),
             root,
-            shown,
+            _first_three(unreadable),
         )
     return batches
+
+
+def _first_three(names: list[str]) -> str:
+    """``a, b, c and 2 more``: a warning names three and counts the rest."""
+    shown = ", ".join(names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _path_order(item: tuple[str, os.DirEntry]) -> list[str]:

@@ -68,6 +68,18 @@ def test_hourly_publish_is_a_delta_and_exact(handmade_reference, tmp_path):
     assert 0 < changed[0] < visitors[0]  # a real delta: some cookies, not all
 
 
+def _last_run(warehouse: Path) -> tuple:
+    """(status, message, models built) of the latest run in ops.pipeline_runs."""
+    con = duckdb.connect(str(work_db_for(warehouse)), read_only=True)
+    try:
+        return con.execute(
+            "select status, message, models_built from ops.pipeline_runs "
+            "order by started_at desc limit 1"
+        ).fetchone()
+    finally:
+        con.close()
+
+
 def _bytes_per_row(warehouse: Path) -> float:
     """The published file's size over the rows of its tables but ``ops.published``."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -234,15 +246,7 @@ def test_a_second_publisher_is_refused(handmade_reference, tmp_path):
         f"webfunnel: error: another process is publishing {warehouse} (another run in progress?)"
     ]
     assert read_marts(warehouse) == first
-    con = duckdb.connect(str(work_db_for(warehouse)), read_only=True)
-    try:
-        last_run = con.execute(
-            "select status, message, models_built from ops.pipeline_runs "
-            "order by started_at desc limit 1"
-        ).fetchone()
-    finally:
-        con.close()
-    assert last_run == (
+    assert _last_run(warehouse) == (
         "failed",
         f"another process is publishing {warehouse} (another run in progress?)",
         0,
@@ -280,15 +284,7 @@ def test_a_file_no_publish_wrote_is_not_replaced(handmade_reference, tmp_path):
         message = f"{warehouse} is not a warehouse webfunnel published ({reason}); {advice}"
         assert (refused.returncode, refused.stderr) == (2, f"webfunnel: error: {message}\n")
         assert warehouse.read_bytes() == content
-        con = duckdb.connect(str(work_db_for(warehouse)), read_only=True)
-        try:
-            last_run = con.execute(
-                "select status, message, models_built from ops.pipeline_runs "
-                "order by started_at desc limit 1"
-            ).fetchone()
-        finally:
-            con.close()
-        assert last_run == ("failed", message, 0)
+        assert _last_run(warehouse) == ("failed", message, 0)
     warehouse.write_bytes(b"")
     webfunnel(*args)
     assert read_marts(warehouse) == expected
