@@ -50,7 +50,9 @@ The rename replaces whatever the warehouse path holds, so a publish first checks
 a file a publish wrote (``check_replaceable``: a DuckDB file with ``ops.published``, which
 every published file has had) or nothing at all; a mistyped path that names another
 database, or a file that is not one, is refused with a one-line error and left as it is.
-``webfunnel run`` checks before its build.
+``webfunnel run`` checks before its build, and passes the next file it opened to the
+publish; a publish that opens its own (the DAG's task, a run with nothing to build) checks
+then.
 
 The rename displaces the previous published file, and removing a file gives its blocks back
 to the file system, which takes time in proportion to its size: 0.54 s for the 2.3 GB file
@@ -251,9 +253,9 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
     """Write the next file from the working database and rename it over ``warehouse``.
     Returns how: ``"full"`` or ``"delta"``. ``next_file`` is one opened (and perhaps being
     copied) by the caller, who closes it; without it the publish opens its own."""
-    check_replaceable(warehouse)
     own = next_file is None
-    if next_file is None:
+    if next_file is None:  # else the caller opened it, and checked before its build
+        check_replaceable(warehouse)
         next_file = NextFile(warehouse)
     temporary = next_file.path
     try:

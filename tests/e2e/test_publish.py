@@ -288,3 +288,9 @@ def test_a_file_no_publish_wrote_is_not_replaced(handmade_reference, tmp_path):
     warehouse.write_bytes(b"")
     webfunnel(*args)
     assert read_marts(warehouse) == expected
+    # with nothing to build, a run publishes through a next file of its own: checked there
+    warehouse.write_bytes(other.read_bytes())
+    refused = webfunnel(*args, check=False)
+    message = f"{warehouse} is not a warehouse webfunnel published (it has no ops.published table)"
+    assert (refused.returncode, refused.stderr) == (2, f"webfunnel: error: {message}; {advice}\n")
+    assert warehouse.read_bytes() == other.read_bytes()
