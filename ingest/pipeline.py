@@ -24,7 +24,7 @@ from ingest.ledger import (
     utcnow,
 )
 from ingest.load import LoadStats, ensure_raw_schema, load_landed, process_batch
-from ingest.publish import NextFile, check_replaceable, is_behind, publish
+from ingest.publish import is_behind, open_next_file, publish
 from ingest.sources import SOURCES
 
 _FINGERPRINTED = ("models", "macros", "seeds", "dbt_project.yml")
@@ -396,8 +396,7 @@ def _build_and_publish(
         start, end = (moment.isoformat(sep=" ") for moment in window)
         extra = ("--vars", f'{{backfill_start: "{start}", backfill_end: "{end}"}}')
     try:
-        check_replaceable(paths.warehouse)  # before the build, not after it
-        next_file = NextFile(paths.warehouse)
+        next_file = open_next_file(paths.warehouse)  # checked before the build, not after it
     except WebfunnelError as exc:  # another process publishes, or not our file: in pipeline_runs
         _fail_run(paths, run_id, stats, 0, fingerprint, str(exc))
         raise

@@ -47,12 +47,11 @@ most that file, which the next publish removes before it writes, and two process
 write it at once.
 
 The rename replaces whatever the warehouse path holds, so a publish first checks that it is
-a file a publish wrote (``check_replaceable``: a DuckDB file with ``ops.published``, which
-every published file has had) or nothing at all; a mistyped path that names another
-database, or a file that is not one, is refused with a one-line error and left as it is.
-``webfunnel run`` checks before its build, and passes the next file it opened to the
-publish; a publish that opens its own (the DAG's task, a run with nothing to build) checks
-then.
+a file a publish wrote (a DuckDB file with ``ops.published``, which every published file
+has had) or nothing at all; a mistyped path that names another database, or a file that is
+not one, is refused with a one-line error and left as it is. Every publisher opens its next
+file by ``open_next_file``, which checks first: ``webfunnel run`` before its build, a
+publish that opens its own (the DAG's task, a run with nothing to build) then.
 
 The rename displaces the previous published file, and removing a file gives its blocks back
 to the file system, which takes time in proportion to its size: 0.54 s for the 2.3 GB file
@@ -206,7 +205,14 @@ class NextFile:
             self._lock.close()
 
 
-def check_replaceable(warehouse: Path) -> None:
+def open_next_file(warehouse: Path) -> NextFile:
+    """The next file of ``warehouse``, once the file it will replace is known to be one a
+    publish wrote (or nothing): how every publisher opens it."""
+    _check_replaceable(warehouse)
+    return NextFile(warehouse)
+
+
+def _check_replaceable(warehouse: Path) -> None:
     """Raise WebfunnelError when ``warehouse`` is a file no publish wrote, which the rename
     would destroy: not a DuckDB file, or one without ``ops.published`` (which every published
     file has had), such as another database given as the warehouse by mistake. A missing or
@@ -254,9 +260,8 @@ def publish(work_db: Path, warehouse: Path, run_id: str, next_file: NextFile | N
     Returns how: ``"full"`` or ``"delta"``. ``next_file`` is one opened (and perhaps being
     copied) by the caller, who closes it; without it the publish opens its own."""
     own = next_file is None
-    if next_file is None:  # else the caller opened it, and checked before its build
-        check_replaceable(warehouse)
-        next_file = NextFile(warehouse)
+    if next_file is None:
+        next_file = open_next_file(warehouse)
     temporary = next_file.path
     try:
         con = duckdb.connect(str(work_db))

@@ -51,8 +51,7 @@ def _transitions(warehouse: Path, path: str) -> list[tuple]:
     try:
         return con.execute(
             "select state, attempt, reason from ops.batch_state_transitions where path = ? "
-            "order by \"at\", case state when 'awaiting_scheduling' then 0 when 'running' then 1 "
-            "else 2 end",
+            "order by transition_id",
             [path],
         ).fetchall()
     finally:
